@@ -180,3 +180,19 @@ def test_lab_source_becomes_a_stable_notebook():
     kinds = [c["cell_type"] for c in nb["cells"]]
     assert kinds == ["code", "markdown", "code"]
     assert "".join(nb["cells"][1]["source"]) == "# Title\ntext"
+
+
+# --- device selection -----------------------------------------------------------------------
+
+def test_device_override_is_validated(monkeypatch):
+    from tools import device
+
+    monkeypatch.setenv("ML2LLM_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="choose one of mlx, cuda, mps, cpu"):
+        device.pick_device()
+    monkeypatch.setenv("ML2LLM_DEVICE", "cpu")
+    if "cpu" in device.available():
+        assert device.pick_device() == "cpu"
+    monkeypatch.delenv("ML2LLM_DEVICE")
+    if device.available():
+        assert device.pick_device() in device.available()
