@@ -1,0 +1,162 @@
+"""Hidden graders for s16 torch training: other resume points, other data, safe checkpoints."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from graders.helpers import overfit_tiny_batch
+
+LOSS = nn.CrossEntropyLoss()
+
+
+class _Noisy(Dataset):
+    """26 samples; reading one draws NumPy and Python random numbers (augmentation)."""
+
+    def __init__(self):
+        g = np.random.default_rng(1)
+        self.X = torch.as_tensor(g.normal(size=(26, 4)), dtype=torch.float32)
+        self.y = torch.as_tensor(g.integers(0, 2, 26))
+
+    def __len__(self):
+        return 26
+
+    def __getitem__(self, i):
+        return self.X[i] * (1 + 0.1 * float(np.random.normal())) + 0.05 * random.random(), \
+            self.y[i]
+
+
+def _build(variant):
+    torch.manual_seed(20 + variant)
+    model = nn.Sequential(nn.Linear(4, 12), nn.Tanh(), nn.Dropout(0.2), nn.Linear(12, 2))
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=0.1)
+    loader = DataLoader(_Noisy(), batch_size=5, shuffle=True,  # 6 batches an epoch, last of 1
+                        generator=torch.Generator().manual_seed(50 + variant))
+    return model, opt, loader
+
+
+def _seed_all(seed):
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _chain(impl, folder, cuts, total, val=False):
+    """Train to each cut, save, rebuild everything from scratch, load; then finish at total."""
+    model, opt, loader = _build(0)
+    _seed_all(3)
+    state = impl.LoopState()
+    kw = {"val_loader": DataLoader(_Noisy(), batch_size=13), "eval_every": 4} if val else {}
+    for i, cut in enumerate(cuts):
+        impl.fit(model, loader, opt, LOSS, max_steps=cut, state=state, **kw)
+        impl.save_checkpoint(folder / f"c{i}.pt", model, opt, state)
+        _seed_all(1000 + i)
+        model, opt, loader = _build(i + 1)
+        state = impl.load_checkpoint(folder / f"c{i}.pt", model, opt)
+    history = impl.fit(model, loader, opt, LOSS, max_steps=total, state=state, **kw)
+    return {k: list(v) for k, v in history.items()}, [p.detach() for p in model.parameters()]
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("cuts", [(6,), (12,), (5, 11, 14)],
+                         ids=["at_an_epoch_end", "at_the_second_epoch_end", "three_resumes"])
+def test_resume_anywhere_is_bit_identical(impl, tmp_path, cuts):
+    straight, p_straight = _chain(impl, tmp_path, (), 17, val=True)
+    resumed, p_resumed = _chain(impl, tmp_path, cuts, 17, val=True)
+    for key in ("train_loss", "val_step", "val_loss", "val_accuracy"):
+        assert straight.get(key) == resumed.get(key), (
+            f"resuming at step(s) {cuts} (epochs of 6 batches, AdamW, dropout, augmentation, "
+            f"evaluation every 4 steps): history[{key!r}] differs from the uninterrupted run. "
+            "Check the epoch bookkeeping when a checkpoint falls exactly on an epoch's end, "
+            "and that the history is part of the checkpoint.")
+    assert all(torch.equal(a, b) for a, b in zip(p_straight, p_resumed, strict=True)), (
+        f"resuming at step(s) {cuts}: the final parameters differ from the uninterrupted run")
+
+
+
+@pytest.mark.points(1)
+def test_checkpoint_is_safe_to_load_and_written_atomically(impl, tmp_path):
+    model, opt, loader = _build(0)
+    state = impl.LoopState()
+    impl.fit(model, loader, opt, LOSS, max_steps=3, state=state)
+    path = tmp_path / "run.pt"
+    impl.save_checkpoint(path, model, opt, state)
+    try:
+        torch.load(path, weights_only=True)
+    except Exception as exc:  # any refusal is the learner's to fix
+        raise AssertionError(
+            "torch.load(path, weights_only=True) refused your checkpoint "
+            f"({type(exc).__name__}: {str(exc)[:200]}). Store tensors and plain Python values "
+            "only (convert NumPy arrays with torch.from_numpy): loading a general pickle can "
+            "run arbitrary code.") from exc
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name != "run.pt")
+    assert not leftovers, f"save_checkpoint left extra files behind: {leftovers}"
+
+
+@pytest.mark.points(1)
+def test_train_step_switches_to_train_mode(impl):
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2))
+    model.eval()
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(m.training))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    impl.train_step(model, (torch.randn(6, 4), torch.tensor([0, 1, 0, 1, 1, 0])), opt, LOSS)
+    assert seen == [True], (
+        "train_step ran the model in eval mode (someone called model.eval() before it): call "
+        "model.train() at the start of every step")
+
+
+@pytest.mark.points(1)
+def test_evaluate_regression_targets(impl):
+    g = np.random.default_rng(4)
+    X = torch.as_tensor(g.normal(size=(11, 3)), dtype=torch.float32)
+    y = torch.as_tensor(g.normal(size=(11, 1)), dtype=torch.float32)
+    model = nn.Linear(3, 1)
+    metrics = impl.evaluate(model, DataLoader(TensorDataset(X, y), batch_size=5), nn.MSELoss())
+    with torch.no_grad():
+        expected = nn.MSELoss()(model(X), y).item()
+    assert metrics["loss"] == pytest.approx(expected, rel=1e-5), (  # float32 sums
+        f"MSE over 11 samples in batches of 5, 5, 1: expected {expected:.6g}, got "
+        f"{metrics['loss']:.6g} (weight each batch by its size)")
+    assert "accuracy" not in metrics, "real-valued targets have no accuracy: leave it out"
+
+
+@pytest.mark.points(1)
+def test_dataset_transform_reads_do_not_change_the_data(impl, rng):
+    X = rng.normal(size=(5, 3))
+    ds = impl.ArrayDataset(X, rng.normal(size=5), transform=lambda x: x + torch.randn(3))
+    a, b = ds[2][0], ds[2][0]
+    assert not torch.equal(a, b), "a random transform should give a new x on every read"
+    clean = impl.ArrayDataset(X, rng.normal(size=5))
+    assert np.allclose(clean[2][0].numpy(), X[2], atol=1e-6), (  # float32 copy
+        "reading transformed items changed the stored data: transform a copy in __getitem__")
+    assert ds[2][1].dtype == torch.float32, "real-valued y should come out as float32"
+
+
+@pytest.mark.points(1)
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 40), batch=st.integers(1, 12), seed=st.integers(0, 1000),
+       drop_last=st.booleans())
+def test_make_loader_epoch_property(impl, n, batch, seed, drop_last):
+    ds = TensorDataset(torch.zeros(n, 1), torch.arange(n))
+    loader = impl.make_loader(ds, batch, shuffle=True, seed=seed, drop_last=drop_last)
+    seen = [int(i) for _, yb in loader for i in yb]
+    full = (n // batch) * batch if drop_last else n
+    assert len(seen) == full and len(set(seen)) == full, (
+        f"n={n}, batch_size={batch}, drop_last={drop_last}: an epoch must visit {full} "
+        f"distinct samples, got {len(seen)} ({len(set(seen))} distinct)")
+
+
+@pytest.mark.points(1)
+def test_mlp_and_train_step_overfit_a_tiny_batch(impl):
+    torch.manual_seed(0)
+    model = impl.MLP([8, 32, 4])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batch = (torch.randn(8, 8), torch.tensor([0, 1, 2, 3, 3, 2, 1, 0]))
+    overfit_tiny_batch(lambda: impl.train_step(model, batch, opt, LOSS), steps=150,
+                       target=0.05, what="MLP([8, 32, 4]) trained with train_step and Adam")
