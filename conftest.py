@@ -27,6 +27,18 @@ from tools.course import ROOT, find_step  # noqa: E402
 from tools.loader import BlockSolutions, ImplementationError, load_implementation  # noqa: E402
 
 pytest_plugins = ["tools.pytest_report"]
+
+try:  # hypothesis' "explain" phase re-runs a failing property many times: slow, and a
+    # learner only needs the shrunk counterexample, so graders use the other phases.
+    from hypothesis import Phase
+    from hypothesis import settings as hypothesis_settings
+
+    hypothesis_settings.register_profile(
+        "ml2llm", phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+        database=None)
+    hypothesis_settings.load_profile("ml2llm")
+except ImportError:  # hypothesis is a core dependency; tolerate its absence all the same
+    pass
 GRADERS = ROOT / "graders"
 
 

@@ -1,0 +1,187 @@
+"""Hidden graders for s04 metrics: property-based agreement with sklearn.metrics on random
+inputs (warnings are errors in the learner's code), undefined curves, and AUC's meaning."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import Phase, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.stats import rankdata
+from sklearn import metrics as skm
+from sklearn.calibration import calibration_curve as sk_calibration_curve
+
+from graders.helpers import assert_close
+
+# no "explain" phase: it re-runs a failing test many times to annotate the example, which
+# costs tens of seconds per test on a learner's unfinished code; shrinking is kept
+QUICK = [Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return fn(*args, **kwargs)
+
+
+def _sk(fn, *args, **kwargs):
+    """sklearn may warn on undefined cases; we only want its values."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+@st.composite
+def label_pairs(draw, max_label=4):
+    n = draw(st.integers(1, 40))
+    k = draw(st.integers(1, max_label))
+    y_true = draw(arrays(np.int64, n, elements=st.integers(0, k - 1)))
+    y_pred = draw(arrays(np.int64, n, elements=st.integers(0, k - 1)))
+    return y_true, y_pred
+
+
+@st.composite
+def scored_labels(draw, both_classes=True):
+    n = draw(st.integers(2, 40))
+    y = draw(arrays(np.int64, n, elements=st.integers(0, 1)))
+    if both_classes:
+        assume(0 < y.sum() < n)
+    # a few distinct values make many ties; floats in [0, 1] make none
+    if draw(st.booleans()):
+        s = draw(arrays(np.float64, n, elements=st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])))
+    else:
+        s = draw(arrays(np.float64, n, elements=st.floats(0.0, 1.0)))
+    return y, s
+
+
+@pytest.mark.points(3)
+@settings(max_examples=25, deadline=None, phases=QUICK)
+@given(pair=label_pairs())
+def test_precision_recall_f1_property_all_averages(impl, pair):
+    y_true, y_pred = pair
+    averages = ["macro", "micro", "weighted", None]
+    if len(np.union1d(y_true, y_pred)) <= 2 and set(np.union1d(y_true, y_pred)) <= {0, 1}:
+        averages.append("binary")
+    for average in averages:
+        ours = _quiet(impl.precision_recall_f1, y_true, y_pred, average=average)
+        expected = skm.precision_recall_fscore_support(y_true, y_pred, average=average,
+                                                       zero_division=0)[:3]
+        for name, o, e in zip(("precision", "recall", "F1"), ours, expected, strict=True):
+            # ratios of small counts: rounding only
+            assert_close(o, e, f"{name}, average={average!r}, on {len(y_true)} labels drawn "
+                         f"from {len(np.union1d(y_true, y_pred))} classes", rtol=1e-12,
+                         atol=1e-15)
+
+
+@pytest.mark.points(1)
+@settings(max_examples=25, deadline=None, phases=QUICK)
+@given(pair=label_pairs(max_label=5))
+def test_confusion_matrix_property(impl, pair):
+    y_true, y_pred = pair
+    C = np.asarray(_quiet(impl.confusion_matrix, y_true, y_pred))
+    assert np.array_equal(C, _sk(skm.confusion_matrix, y_true, y_pred)), (
+        "confusion_matrix differs from sklearn's on random labels (rows true, columns "
+        "predicted, labels = sorted union of both arrays)")
+    assert C.sum() == len(y_true), "every sample must be counted exactly once"
+
+
+@pytest.mark.points(3)
+@settings(max_examples=25, deadline=None, phases=QUICK)
+@given(data=scored_labels())
+def test_ranking_curves_property(impl, data):
+    y, s = data
+    fpr, tpr, thr = _quiet(impl.roc_curve, y, s)
+    efpr, etpr, ethr = skm.roc_curve(y, s, drop_intermediate=False)
+    assert len(thr) == len(ethr) and np.array_equal(thr, ethr), (
+        "roc_curve thresholds should be +inf then each distinct score, decreasing")
+    # count ratios: rounding only
+    assert_close(fpr, efpr, "roc_curve fpr", rtol=1e-12, atol=1e-15)
+    assert_close(tpr, etpr, "roc_curve tpr", rtol=1e-12, atol=1e-15)
+    assert_close(_quiet(impl.roc_auc, y, s), skm.roc_auc_score(y, s), "roc_auc", rtol=1e-12,
+                 atol=1e-15)
+    prec, rec, pthr = _quiet(impl.precision_recall_curve, y, s)
+    eprec, erec, epthr = skm.precision_recall_curve(y, s)
+    assert np.array_equal(pthr, epthr), "PR thresholds: each distinct score, increasing"
+    assert_close(prec, eprec, "precision_recall_curve precision", rtol=1e-12, atol=1e-15)
+    assert_close(rec, erec, "precision_recall_curve recall", rtol=1e-12, atol=1e-15)
+    assert_close(_quiet(impl.average_precision, y, s), skm.average_precision_score(y, s),
+                 "average_precision", rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("label", [0, 1])
+def test_curves_with_a_single_class_match_sklearn_quietly(impl, label):
+    y = np.full(6, label)
+    s = np.array([0.1, 0.4, 0.4, 0.8, 0.3, 0.9])
+    fpr, tpr, _ = _quiet(impl.roc_curve, y, s)
+    efpr, etpr, _ = _sk(skm.roc_curve, y, s, drop_intermediate=False)
+    for name, o, e in (("fpr", fpr, efpr), ("tpr", tpr, etpr)):
+        assert np.array_equal(np.isnan(o), np.isnan(e)) and np.allclose(
+            o[~np.isnan(o)], e[~np.isnan(e)]), (
+            f"with only class {label} in y_true, roc_curve's {name} should be {e.tolist()} "
+            f"(NaN where the class total is 0), got {np.asarray(o).tolist()}")
+    auc = _quiet(impl.roc_auc, y, s)
+    assert np.isnan(auc), f"ROC AUC with one class is undefined: return NaN, got {auc}"
+    ap = _quiet(impl.average_precision, y, s)
+    assert_close(ap, _sk(skm.average_precision_score, y, s),
+                 f"average_precision with only class {label}", rtol=1e-12)
+    prec, rec, _ = _quiet(impl.precision_recall_curve, y, s)
+    eprec, erec, _ = _sk(skm.precision_recall_curve, y, s)
+    assert_close(rec, erec, f"PR recall with only class {label} (1 if there are no positives)",
+                 rtol=1e-12)
+    assert_close(prec, eprec, f"PR precision with only class {label}", rtol=1e-12)
+
+
+@pytest.mark.points(1)
+@settings(max_examples=30, deadline=None, phases=QUICK)
+@given(data=scored_labels())
+def test_auc_is_the_probability_a_positive_outranks_a_negative(impl, data):
+    y, s = data
+    pos, neg = s[y == 1], s[y == 0]
+    diff = pos[:, None] - neg[None, :]
+    mann_whitney = np.mean((diff > 0) + 0.5 * (diff == 0))
+    # the trapezoid rule counts a tie as half: exact up to rounding
+    assert_close(_quiet(impl.roc_auc, y, s), mann_whitney,
+                 "roc_auc vs the fraction of (positive, negative) pairs ranked correctly",
+                 rtol=1e-12, atol=1e-15)
+    assert_close(_quiet(impl.roc_auc, y, rankdata(s)), mann_whitney,
+                 "roc_auc on the ranks of the scores (only the order matters)",
+                 rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.points(2)
+@settings(max_examples=25, deadline=None, phases=QUICK)
+@given(data=scored_labels(both_classes=False), n_bins=st.integers(1, 12))
+def test_calibration_curve_and_ece_property(impl, data, n_bins):
+    y, p = data
+    prob_true, prob_pred, counts = _quiet(impl.calibration_curve, y, p, n_bins=n_bins)
+    e_true, e_pred = sk_calibration_curve(y, p, n_bins=n_bins)
+    # bin means of the same numbers: rounding only
+    assert_close(prob_true, e_true, f"prob_true with n_bins={n_bins}", rtol=1e-12, atol=1e-15)
+    assert_close(prob_pred, e_pred, f"prob_pred with n_bins={n_bins}", rtol=1e-12, atol=1e-15)
+    ids = np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], p)
+    expected_counts = np.bincount(ids, minlength=n_bins)
+    assert np.array_equal(counts, expected_counts[expected_counts > 0]), (
+        f"calibration counts per non-empty bin should be "
+        f"{expected_counts[expected_counts > 0].tolist()}, got {np.asarray(counts).tolist()}")
+    ece = _quiet(impl.expected_calibration_error, y, p, n_bins=n_bins)
+    w = expected_counts[expected_counts > 0] / len(p)
+    assert_close(ece, np.sum(w * np.abs(e_true - e_pred)), f"ECE with n_bins={n_bins}",
+                 rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.points(1)
+def test_ece_separates_calibrated_from_overconfident(impl):
+    gen = np.random.default_rng(0)
+    p = gen.random(20_000)
+    y = (gen.random(20_000) < p).astype(int)  # calibrated by construction
+    ece = impl.expected_calibration_error(y, p)
+    # sampling noise of 20k Bernoulli draws in 10 bins: ~0.005
+    assert ece < 0.02, f"a calibrated model should have ECE near 0, got {ece:.4f}"
+    p_over = np.where(p > 0.5, 0.99, 0.01)  # same ranking, overconfident
+    ece_over = impl.expected_calibration_error(y, p_over)
+    # the true positive rate among p > 0.5 is ~0.75: the gap is ~0.24
+    assert ece_over > 0.2, (
+        f"pushing every probability to 0.01 / 0.99 should raise ECE above 0.2, got "
+        f"{ece_over:.4f}")
