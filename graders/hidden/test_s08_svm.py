@@ -1,0 +1,118 @@
+"""Hidden graders for s08 SVM: KKT conditions, C sweep, accuracy against scikit-learn."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_breast_cancer, make_classification, make_moons
+from sklearn.metrics.pairwise import polynomial_kernel as sk_poly
+from sklearn.metrics.pairwise import rbf_kernel as sk_rbf
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from graders.helpers import assert_close, check_shape
+
+
+@pytest.mark.points(2)
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 12), m=st.integers(1, 12), d=st.integers(1, 6),
+       gamma=st.floats(0.01, 5.0), seed=st.integers(0, 2**16))
+def test_kernels_match_sklearn_on_any_shape(impl, n, m, d, gamma, seed):
+    g = np.random.default_rng(seed)
+    X, Z = g.normal(size=(n, d)) * 2, g.normal(size=(m, d)) * 2
+    K = impl.rbf_kernel(X, Z, gamma=gamma)
+    check_shape(K, (n, m), f"rbf_kernel of X ({n}, {d}) and Z ({m}, {d})")
+    # exp of float64 distances; the expansion ||x||^2 + ||z||^2 - 2 x.z costs a few ulps
+    assert_close(K, sk_rbf(X, Z, gamma=gamma), f"rbf_kernel with gamma={gamma:.3g}",
+                 rtol=1e-8, atol=1e-12)
+    assert_close(impl.polynomial_kernel(X, Z, degree=2, gamma=gamma, coef0=0.5),
+                 sk_poly(X, Z, degree=2, gamma=gamma, coef0=0.5),
+                 f"polynomial_kernel with degree=2, gamma={gamma:.3g}", rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.points(2)
+def test_smo_solution_satisfies_the_kkt_conditions(impl):
+    X, y = make_moons(120, noise=0.3, random_state=3)
+    s = np.where(y == 1, 1.0, -1.0)
+    C = 2.0
+    K = sk_rbf(X, X, gamma=1.5)  # the reference kernel: this test checks smo alone
+    alpha, b, _ = impl.smo(K, s, C, tol=1e-4)
+    check_shape(alpha, (120,), "alpha from smo")
+    assert alpha.min() >= 0 and alpha.max() <= C, (
+        f"alpha must stay in the box [0, C] = [0, {C}]; got [{alpha.min():.4g}, "
+        f"{alpha.max():.4g}]: clip alpha_j to [L, H]")
+    assert abs(alpha @ s) < 1e-8, (
+        f"sum_i alpha_i y_i = {alpha @ s:.3g}, it must stay 0: update alpha_i by "
+        "y_i y_j (alpha_j_old - alpha_j_new)")
+    yf = s * (K @ (alpha * s) + b)
+    # stopping at tol = 1e-4 leaves KKT violations of the same order
+    slack = 1e-3
+    at_zero, free, at_c = alpha == 0, (alpha > 0) & (alpha < C), alpha == C
+    assert np.all(yf[at_zero] >= 1 - slack), "a sample with alpha = 0 is inside the margin"
+    assert np.all(np.abs(yf[free] - 1) <= slack), (
+        "a free support vector (0 < alpha < C) is not on the margin y f = 1: check b")
+    assert np.all(yf[at_c] <= 1 + slack), "a sample with alpha = C is outside the margin"
+    assert free.any() and at_c.any(), "on overlapping moons some alphas are free, some at C"
+
+
+@pytest.mark.points(2)
+def test_linear_svm_accuracy_close_to_sklearn(impl):
+    X, y = load_breast_cancer(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    X, y = X[order], y[order]
+    scaler = StandardScaler().fit(X[:400])
+    Xtr, Xte, ytr, yte = scaler.transform(X[:400]), scaler.transform(X[400:]), y[:400], y[400:]
+    lam = 0.01
+    ours = float((impl.LinearSVM(lam=lam, n_epochs=30).fit(Xtr, ytr).predict(Xte) == yte).mean())
+    ref = SVC(kernel="linear", C=1 / (lam * 400)).fit(Xtr, ytr).score(Xte, yte)
+    assert ours >= ref - 0.02, (
+        f"Pegasos test accuracy {ours:.3f} is more than 2 points below SVC's {ref:.3f}")
+
+
+@pytest.mark.points(2)
+def test_kernel_svm_with_default_gamma_matches_sklearn(impl):
+    X, y = make_classification(160, 6, n_informative=4, random_state=5)
+    X = X * np.array([1, 3, 0.5, 2, 1, 1])  # unequal scales: gamma='scale' must use X.var()
+    svm = impl.KernelSVM(C=3.0).fit(X[:120], y[:120])
+    ref = SVC(C=3.0).fit(X[:120], y[:120])
+    # the same dual at the same tolerance
+    assert_close(svm.decision_function(X[120:]), ref.decision_function(X[120:]),
+                 "decision_function with gamma=None ('scale') vs SVC()", atol=2e-2)
+    acc = float((svm.predict(X[120:]) == y[120:]).mean())
+    assert acc >= ref.score(X[120:], y[120:]) - 0.02, f"accuracy {acc:.3f} is too low"
+
+
+@pytest.mark.points(1)
+def test_poly_kernel_svm_solves_xor(impl):
+    g = np.random.default_rng(11)
+    X = g.uniform(-1, 1, size=(160, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    svm = impl.KernelSVM(C=10.0, kernel="poly", degree=2, gamma=1.0, coef0=1.0).fit(X[:120],
+                                                                                 y[:120])
+    ref = SVC(C=10.0, kernel="poly", degree=2, gamma=1.0, coef0=1.0).fit(X[:120], y[:120])
+    acc = float((svm.predict(X[120:]) == y[120:]).mean())
+    assert acc >= max(0.9, ref.score(X[120:], y[120:]) - 0.02), (
+        f"a degree-2 polynomial kernel contains x1*x2, so it solves XOR; accuracy {acc:.3f}")
+
+
+@pytest.mark.points(1)
+def test_larger_c_means_fewer_support_vectors(impl):
+    X, y = make_moons(150, noise=0.3, random_state=4)
+    n_sv = [len(impl.KernelSVM(C=C, gamma=1.0).fit(X, y).support_) for C in (0.05, 1.0, 50.0)]
+    assert n_sv[0] > n_sv[1] > n_sv[2], (
+        f"support vector counts for C = 0.05, 1, 50: {n_sv}. A small C buys a wide margin that "
+        "many samples violate; a large C narrows it, so the count should fall")
+
+
+@pytest.mark.points(1)
+def test_bias_is_not_regularised(impl):
+    X = np.array([[0.0], [0.1], [5.0], [5.1]])
+    y = np.array([-1.0, -1.0, 1.0, 1.0])
+    w, b = np.array([0.0]), 3.0  # margins y f = -3, -3, 3, 3: the two negatives are active
+    lam = 1.0
+    grad_w, grad_b = impl.hinge_subgradient(w, b, X, y, lam)
+    # active: the two negatives (margin -3 < 1); grad_b = -(1/4)(-1 - 1) = 0.5, no lam * b
+    assert abs(grad_b - 0.5) < 1e-12, (
+        f"grad_b = {grad_b}; the bias gradient is -(1/n) sum over active samples of y_i, "
+        "with no regularisation term")
+    assert_close(grad_w, np.array([-(-0.0 - 0.1) / 4]), "grad_w", rtol=1e-12, atol=1e-12)

@@ -1,0 +1,177 @@
+"""Public graders for s08 SVM: hinge loss and subgradient, Pegasos, kernels, SMO."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs, make_circles, make_moons
+from sklearn.metrics import hinge_loss as sk_hinge_loss
+from sklearn.metrics.pairwise import polynomial_kernel as sk_poly
+from sklearn.metrics.pairwise import rbf_kernel as sk_rbf
+from sklearn.svm import SVC
+
+from graders.helpers import assert_close, check_shape, gradcheck
+
+
+def _signs_away_from_the_kink(rng, n=40, d=5):
+    """Data, labels in {-1, +1} and (w, b) such that no margin is within 0.05 of the kink."""
+    X = rng.normal(size=(n, d))
+    w, b = rng.normal(size=d), 0.3
+    y = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    margins = y * (X @ w + b)
+    keep = np.abs(margins - 1) > 0.05
+    return X[keep], y[keep], w, b
+
+
+# --- hinge loss and its subgradient -------------------------------------------------------
+
+@pytest.mark.points(1)
+def test_hinge_loss_matches_the_formula(impl, rng):
+    X, y, w, b = _signs_away_from_the_kink(rng)
+    lam = 0.3
+    expected = lam / 2 * w @ w + sk_hinge_loss(y, X @ w + b)
+    got = impl.hinge_loss(w, b, X, y, lam)
+    # the same float64 sums in another order: only rounding differs
+    assert_close(got, expected, "hinge_loss(w, b, X, y, lam) = lam/2 ||w||^2 + mean hinge",
+                 rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.points(2)
+def test_hinge_subgradient_matches_finite_differences(impl, rng):
+    X, y, w, b = _signs_away_from_the_kink(rng)
+    lam = 0.5
+    theta = np.concatenate([w, [b]])  # gradcheck perturbs this array in place
+
+    def objective():
+        return impl.hinge_loss(theta[:-1], theta[-1], X, y, lam)
+
+    grad_w, grad_b = impl.hinge_subgradient(w, b, X, y, lam)
+    check_shape(grad_w, w.shape, "grad_w from hinge_subgradient")
+    # away from every kink J is smooth, so the smooth-function threshold applies
+    gradcheck(objective, theta, np.concatenate([grad_w, [grad_b]]),
+              "hinge_subgradient (w and b together; no margin is near 1)")
+
+
+@pytest.mark.points(1)
+def test_confident_samples_do_not_pull_on_w(impl, rng):
+    X = rng.normal(size=(200, 3))
+    w, b = np.array([4.0, -3.0, 2.0]), 0.2
+    X = X[np.abs(X @ w + b) >= 3]  # every margin y f is at least 3
+    y = np.sign(X @ w + b)
+    lam = 0.1
+    grad_w, grad_b = impl.hinge_subgradient(w, b, X, y, lam)
+    # only the regulariser remains: lam * w exactly, and no bias pull
+    assert_close(grad_w, lam * w, "grad_w when every sample has margin y f >= 3 (only lam*w "
+                 "remains: samples beyond the margin have zero hinge and zero subgradient)",
+                 rtol=1e-12, atol=1e-12)
+    assert abs(grad_b) < 1e-12, f"grad_b should be 0 when no sample is active, got {grad_b}"
+
+
+# --- Pegasos --------------------------------------------------------------------------------
+
+@pytest.mark.points(2)
+def test_pegasos_reaches_the_primal_optimum(impl):
+    X, y = make_blobs(300, centers=[[-1, -1], [1, 1]], cluster_std=1.2, random_state=0)
+    s = np.where(y == 1, 1.0, -1.0)
+    lam = 0.05
+    svm = impl.LinearSVM(lam=lam, n_epochs=50, batch_size=32, seed=0).fit(X, y)
+    ref = SVC(kernel="linear", C=1.0 / (lam * len(y))).fit(X, y)  # the same objective, exactly
+    opt = lam / 2 * ref.coef_[0] @ ref.coef_[0] + sk_hinge_loss(s, ref.decision_function(X))
+    ours = lam / 2 * svm.coef_ @ svm.coef_ + sk_hinge_loss(s, X @ svm.coef_ + svm.intercept_)
+    # Pegasos is stochastic: 50 epochs bring it within a few per cent of the exact optimum
+    assert ours <= 1.03 * opt, (
+        f"Pegasos ends at J = {ours:.4f}, the exact optimum (from SVC with C = 1/(lam n)) is "
+        f"{opt:.4f}. Check eta_t = 1/(lam t), the lam*w term and the sign of the y_i x_i term.")
+    hist = np.asarray(svm.objective_history_)
+    check_shape(hist, (50,), "objective_history_ (one value per epoch)")
+    assert hist[-1] < hist[0], "the objective should go down over the epochs"
+
+
+# --- kernels --------------------------------------------------------------------------------
+
+@pytest.mark.points(2)
+def test_kernels_match_sklearn(impl, rng):
+    X, Z = rng.normal(size=(7, 3)), rng.normal(size=(5, 3))
+    check_shape(impl.linear_kernel(X, Z), (7, 5), "linear_kernel(X (7, 3), Z (5, 3))")
+    # float64 products and exp: only rounding differs
+    assert_close(impl.linear_kernel(X, Z), X @ Z.T, "linear_kernel", rtol=1e-12, atol=1e-12)
+    assert_close(impl.polynomial_kernel(X, Z, degree=3, gamma=0.5, coef0=2.0),
+                 sk_poly(X, Z, degree=3, gamma=0.5, coef0=2.0),
+                 "polynomial_kernel(degree=3, gamma=0.5, coef0=2)", rtol=1e-10, atol=1e-12)
+    assert_close(impl.rbf_kernel(X, Z, gamma=0.3), sk_rbf(X, Z, gamma=0.3),
+                 "rbf_kernel(gamma=0.3) = exp(-gamma ||x - z||^2)", rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_rbf_gram_matrix_is_a_valid_kernel(impl, rng):
+    X = rng.normal(size=(25, 4)) * 2.0
+    K = impl.rbf_kernel(X, X, gamma=0.2)
+    assert_close(K, K.T, "rbf_kernel(X, X) must be symmetric", rtol=0, atol=1e-12)
+    assert_close(np.diag(K), np.ones(25), "the diagonal of rbf_kernel(X, X): exp(0) = 1",
+                 rtol=0, atol=1e-10)
+    lowest = np.linalg.eigvalsh(K).min()
+    # a Gram matrix is positive semi-definite; -1e-10 allows eigen-solver round-off
+    assert lowest > -1e-10, f"rbf_kernel(X, X) has a negative eigenvalue {lowest:.3g}"
+
+
+# --- SMO and the kernel SVM -----------------------------------------------------------------
+
+@pytest.mark.points(2)
+def test_hard_margin_support_vectors_on_separable_data(impl):
+    X, y = make_blobs(40, centers=[[-2, -2], [2, 2]], cluster_std=0.8, random_state=0)
+    svm = impl.KernelSVM(C=1e4, kernel="linear").fit(X, y)
+    ref = SVC(C=1e4, kernel="linear").fit(X, y)
+    assert sorted(svm.support_.tolist()) == sorted(ref.support_.tolist()), (
+        f"support vectors: yours are rows {sorted(svm.support_.tolist())}, the maximum-margin "
+        f"ones are {sorted(ref.support_.tolist())}")
+    w = svm.dual_coef_ @ svm.support_vectors_
+    s = np.where(y == 1, 1.0, -1.0)
+    yf = s * svm.decision_function(X)
+    # SMO stops at tol = 1e-3 on the KKT gap: margins agree to about 1e-2
+    assert np.all(yf > 1 - 1e-2), f"a sample is inside the hard margin: min y f = {yf.min():.4f}"
+    assert_close(yf[svm.support_], np.ones(len(svm.support_)),
+                 "y f(x) on the support vectors (they sit exactly on the margin)", atol=1e-2)
+    assert_close(2 / np.linalg.norm(w), 2 / np.linalg.norm(ref.coef_[0]),
+                 "the margin width 2 / ||w||", rtol=1e-2)
+
+
+@pytest.mark.points(2)
+def test_rbf_solves_circles_where_linear_fails(impl):
+    X, y = make_circles(200, noise=0.08, factor=0.4, random_state=1)
+    Xtr, ytr, Xte, yte = X[:150], y[:150], X[150:], y[150:]
+    rbf = impl.KernelSVM(C=1.0, kernel="rbf", gamma=1.0).fit(Xtr, ytr)
+    lin = impl.LinearSVM(lam=0.01, n_epochs=20, seed=0).fit(Xtr, ytr)
+    acc_rbf = float((rbf.predict(Xte) == yte).mean())
+    acc_lin = float((lin.predict(Xte) == yte).mean())
+    assert acc_rbf >= 0.95, f"the RBF SVM should separate two circles; test accuracy {acc_rbf}"
+    assert acc_lin <= 0.75, (
+        f"a linear SVM cannot separate concentric circles, yet it scored {acc_lin}")
+
+
+@pytest.mark.points(2)
+def test_kernel_svm_matches_sklearn_svc(impl):
+    X, y = make_moons(200, noise=0.25, random_state=0)
+    Xtr, ytr, Xte, yte = X[:150], y[:150], X[150:], y[150:]
+    svm = impl.KernelSVM(C=1.0, kernel="rbf", gamma=0.7).fit(Xtr, ytr)
+    ref = SVC(C=1.0, kernel="rbf", gamma=0.7).fit(Xtr, ytr)
+    ours = float((svm.predict(Xte) == yte).mean())
+    theirs = ref.score(Xte, yte)
+    assert ours >= theirs - 0.02, f"accuracy {ours:.3f} vs scikit-learn SVC {theirs:.3f}"
+    # both solve the same dual to the same KKT tolerance 1e-3
+    assert_close(svm.decision_function(Xte), ref.decision_function(Xte),
+                 "decision_function vs sklearn SVC (same C, gamma)", atol=2e-2)
+    assert abs(len(svm.support_) - len(ref.support_)) <= 2, (
+        f"{len(svm.support_)} support vectors, SVC has {len(ref.support_)}")
+
+
+@pytest.mark.points(1)
+def test_predict_returns_the_original_labels(impl):
+    X, y = make_blobs(60, centers=[[-2, 0], [2, 0]], cluster_std=0.7, random_state=2)
+    labels = np.array(["cat", "dog"])[y]
+    for model in (impl.LinearSVM(lam=0.01, n_epochs=10), impl.KernelSVM(C=1.0, kernel="rbf")):
+        pred = model.fit(X, labels).predict(X)
+        acc = float((pred == labels).mean())
+        assert acc >= 0.95, (
+            f"{type(model).__name__} on labels 'cat' / 'dog' gets training accuracy {acc}: map "
+            "classes_[1] to +1 when fitting and f(x) > 0 back to classes_[1]")
+        f = model.decision_function(X)
+        assert np.mean((f > 0) == (labels == "dog")) >= 0.95, (
+            f"{type(model).__name__}: decision_function should be positive for classes_[1]")
