@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools import warm
 from tools.course import ROOT, Step
 
 try:
@@ -174,7 +175,8 @@ def pytest_command(files: list[Path], impl: str, report: Path, extra: list[str])
     timeout = [f"--timeout={per_test_timeout():g}"] if "pytest_timeout" in plugins else []
     return [sys.executable, "-m", "pytest", *map(str, files), f"--impl={impl}",
             f"--report-jsonl={report}", *plugins, *timeout, "-q", "--tb=no",
-            "-p", "no:cacheprovider", "--no-header", "-rN", *extra]
+            "-p", "no:cacheprovider", "-p", "no:unraisableexception", "--no-header", "-rN",
+            *extra]  # (unraisableexception runs gc.collect five times at exit: ~1 s here)
 
 
 def child_env() -> dict[str, str]:
@@ -182,6 +184,8 @@ def child_env() -> dict[str, str]:
                PYTHONFAULTHANDLER="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_PLUGINS", None)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")  # as conftest.py does; the warm server imports NumPy first
     return env
 
 
@@ -201,14 +205,15 @@ def run_step(step: Step, impl: str = "exercises", *, files: list[Path] | None = 
         report.touch()
         log = Path(tmp) / "output.txt"
         start = time.monotonic()
+        command, env = pytest_command(files, impl, report, extra_args or []), child_env()
         with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                pytest_command(files, impl, report, extra_args or []), cwd=ROOT,
-                env=child_env(), stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_limit_memory if os.name == "posix" else None,
-                start_new_session=True,  # so a timeout can kill learner subprocesses too
-            )
+            proc = warm.start(command[3:], ROOT, env, log, memory_cap_bytes()) or \
+                subprocess.Popen(
+                    command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_limit_memory if os.name == "posix" else None,
+                    start_new_session=True,  # so a timeout can kill learner subprocesses too
+                )
             try:
                 run.timed_out = _wait(proc, report, start + budget, on_result)
             except BaseException:  # Ctrl-C in the parent: leave no grading process behind
