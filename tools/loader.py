@@ -44,7 +44,7 @@ def load_implementation(step: Step, impl: str = "exercises") -> ModuleType:
         del sys.modules[name]
         rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
         raise ImplementationError(
-            f"{rel} could not be imported: {type(exc).__name__}: {exc}. "
+            f"{rel} could not be imported: {type(exc).__name__}: {str(exc).rstrip('.')}. "
             "Fix this first: every test of the step needs the module to load."
         ) from exc
     problems = provenance_problems(module, step, path)

@@ -60,7 +60,8 @@ def test_stub_generator_rejects_bad_markers(bad, why):
 
 
 def test_stub_messages_are_escaped():
-    src = 'def f():\n    # BEGIN SOLUTION: use "quotes" and \\ backslash\n    pass\n    # END SOLUTION\n'
+    src = ('def f():\n    # BEGIN SOLUTION: use "quotes" and \\ backslash\n    pass\n'
+           '    # END SOLUTION\n')
     ns: dict = {}
     exec(compile(make_stub(src, "s99_x"), "stub", "exec"), ns)
     with pytest.raises(NotImplementedError, match='use "quotes"'):
