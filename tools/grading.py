@@ -5,7 +5,10 @@ The child runs pytest on the step's graders with the JSON-lines reporter, a per-
 code does -- loop forever, call sys.exit or os._exit, abort, segfault, eat all memory -- the
 parent survives and can say which test was running and what it means.
 
-Start-up cost matters (a learner waits for every verdict), so the child loads only the pytest
+Start-up cost matters (a learner waits for every verdict). On Linux the child is forked from
+a warm server that has already imported pytest, NumPy, scikit-learn and torch (tools/warm.py);
+elsewhere, or when no server can be had, it is a cold ``python -m pytest`` process, with the
+same arguments, environment, limits and verdicts. Either way the child loads only the pytest
 plugins grading needs (pytest-timeout, hypothesis, our reporter) instead of every plugin
 installed in the environment, and pytest draws no tracebacks nobody reads.
 
@@ -207,6 +210,7 @@ def run_step(step: Step, impl: str = "exercises", *, files: list[Path] | None = 
         start = time.monotonic()
         command, env = pytest_command(files, impl, report, extra_args or []), child_env()
         with open(log, "wb") as out:
+            # command[3:]: the arguments after `python -m pytest`, run in the forked child
             proc = warm.start(command[3:], ROOT, env, log, memory_cap_bytes()) or \
                 subprocess.Popen(
                     command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
