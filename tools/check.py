@@ -32,8 +32,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `tools` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tools import warm
 from tools.course import ROOT, Step, find_step, load_steps
-from tools.grading import StepRun, TestResult, memory_cap_bytes, per_test_timeout, run_step
+from tools.grading import (
+    StepRun,
+    TestResult,
+    child_env,
+    memory_cap_bytes,
+    per_test_timeout,
+    run_step,
+)
 from tools.progress import STATE_FILE, Progress, backup, file_sha256
 
 CMD = "python tools/check.py"
@@ -288,7 +296,10 @@ class Grader:
             self.out.status(f"grading {step.id} ... {done[0]} tests done")
 
         if live:
-            self.out.status(f"grading {step.id} ...")
+            self.out.status(f"grading {step.id} ..." if not self.out.tty
+                            or warm.is_running(child_env()) else
+                            f"grading {step.id} (starting the grading server first: a few "
+                            "seconds, once) ...")
         try:
             run = run_step(step, self.impl_for(step), on_result=tick if live else None)
         finally:

@@ -12,7 +12,7 @@ conftest.py and tools/ are loaded fresh in every child and nothing goes stale.
 One server serves every checkout of the course for one user and one interpreter: its Unix
 socket lives in a private per-user folder, named by a key over the interpreter, this file
 and the installed versions of what it preloads, so upgrading a library starts a new server.
-It exits after ``ML2LLM_WARM_IDLE`` seconds (default 600) without a grading. Linux only:
+It exits after ``ML2LLM_WARM_IDLE`` seconds (default 1800) without a grading. Linux only:
 forking a process that has imported these libraries is safe there while it runs one thread
 (BLAS pools are pinned to one thread); elsewhere, or with ``ML2LLM_WARM=0``, grading starts
 a cold process as before (tools/grading.py).
@@ -59,7 +59,7 @@ PRELOAD = (
 KEY_PACKAGES = ("torch", "sklearn", "scipy", "numpy", "hypothesis", "pytest", "pytest_timeout")
 # Read by libraries when they are imported, so they must match between server and client.
 IMPORT_TIME_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "MPLBACKEND")
-IDLE_SECONDS = 600.0
+IDLE_SECONDS = 1800.0  # a learner often codes for many minutes between two checks
 START_SECONDS = 120.0  # the preload takes ~5 s here; far longer means something is wrong
 
 
@@ -87,6 +87,16 @@ def server_key(env: dict[str, str]) -> str:
 
 
 # --- client ----------------------------------------------------------------------------------
+
+def is_running(env: dict[str, str]) -> bool:
+    """True when a server for `env` is up, so the next grading skips the preload."""
+    if not enabled():
+        return False
+    conn = _connect(socket_dir() / f"warm-{server_key(env)}.sock")
+    if conn is not None:
+        conn.close()  # the server reads no request from it and goes on serving
+    return conn is not None
+
 
 class WarmProcess:
     """A grading child of the server, driven like a subprocess.Popen (pid, wait, returncode)."""

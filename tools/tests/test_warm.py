@@ -13,7 +13,7 @@ import pytest
 
 from tools import warm
 from tools.course import find_step
-from tools.grading import run_step
+from tools.grading import child_env, run_step
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the warm server is Linux only")
 
@@ -49,8 +49,11 @@ def test_warm_and_cold_agree_on_the_solution_and_the_stub(monkeypatch, tmp_path)
 def test_the_server_is_reused(monkeypatch):
     grade("solutions", True, monkeypatch, files=[find_step("s00").public_graders])
     sockets = set(warm.socket_dir().glob("warm-*.sock"))
+    assert warm.is_running(child_env())  # a probe that sends nothing leaves the server serving
     grade("solutions", True, monkeypatch, files=[find_step("s00").public_graders])
     assert set(warm.socket_dir().glob("warm-*.sock")) == sockets and sockets
+    monkeypatch.setenv("ML2LLM_WARM", "0")
+    assert not warm.is_running(child_env())
 
 
 @pytest.mark.parametrize("behaviour", BEHAVIOURS)
