@@ -100,9 +100,15 @@ def label(step: Step) -> str:
     return f"{step.id[:3]} · {step.title}"
 
 
+TORCH_CPU = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+
+
 def install_line(step: Step) -> str:
     extras = step.missing_extras()
-    return f"{step.id[:3]} needs {', '.join(extras)}: pip install '.[{','.join(extras)}]'"
+    line = f"{step.id[:3]} needs {', '.join(extras)}: pip install '.[{','.join(extras)}]'"
+    if "torch" in extras and sys.platform == "linux":  # PyPI's Linux torch is a CUDA build
+        line += f" (no NVIDIA GPU? first: {TORCH_CPU}, a far smaller download)"
+    return line
 
 
 # --- plain words for what went wrong ------------------------------------------------------------
