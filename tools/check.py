@@ -426,6 +426,8 @@ def after_pass(g: Grader, step: Step) -> int:
     """A step just passed: announce the next step, or finish the course."""
     if not g.learner:
         return 0
+    if step.solution.exists():  # learners ask for it once a step is done (absent in releases)
+        g.out(f"  Now compare with the reference solution: {rel(step.solution)}")
     nxt = g.current_index(rebuild=False)
     if nxt is None:
         if g.prog.finished:

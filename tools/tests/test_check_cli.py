@@ -267,6 +267,7 @@ def test_solving_s00_records_the_pass_and_announces_s01(solved_s00):
     assert "Next: s01 · Fake: scale and normalize" in text
     assert "code: exercises/s01_fake.py" in text
     assert "hint 1/2: First fake hint: multiply." in text
+    assert "compare with the reference solution: solutions/s00_toolbox.py" in text
     assert TRACEBACK not in out
     state = progress(course)
     rec = state["steps"]["s00_toolbox"]
