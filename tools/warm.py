@@ -101,10 +101,10 @@ def is_running(env: dict[str, str]) -> bool:
 class WarmProcess:
     """A grading child of the server, driven like a subprocess.Popen (pid, wait, returncode)."""
 
-    def __init__(self, conn: socket.socket, pid: int):
+    def __init__(self, conn: socket.socket, pid: int, received: bytes = b""):
         self.conn, self.pid = conn, pid
         self.returncode: int | None = None
-        self._buffer = b""
+        self._buffer = received
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is not None:
@@ -160,11 +160,8 @@ def start(args: list[str], cwd: Path, env: dict[str, str], log: Path,
                 conn.close()
                 return None
             reply += chunk
-        process = WarmProcess(conn, 0)
-        first, _, rest = reply.partition(b"\n")
-        process.pid = int(json.loads(first)["pid"])
-        process._buffer = rest
-        return process
+        first, _, rest = reply.partition(b"\n")  # rest: the returncode line, if already sent
+        return WarmProcess(conn, int(json.loads(first)["pid"]), rest)
     except (OSError, ValueError, KeyError):
         return None  # any trouble with the server: the cold path still grades
 
