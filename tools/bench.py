@@ -27,6 +27,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tools.course import ROOT, find_step, load_steps
+from tools.release import source_files
 
 
 def _fmt(v) -> str:
@@ -69,13 +70,9 @@ def print_step_table(rows: list[dict]) -> None:
 def _solved_copy() -> Path:
     """A copy of the course (tracked files) where every exercise holds its solution."""
     tmp = Path(tempfile.mkdtemp(prefix="ml2llm-bench-"))
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.splitlines()
-    for rel in files:
-        src = ROOT / rel
-        if src.is_file():
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, tmp / rel)
+    for rel in source_files():
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, tmp / rel)
     for step in load_steps():
         if step.solution.exists():
             shutil.copy2(step.solution, tmp / "exercises" / step.solution.name)

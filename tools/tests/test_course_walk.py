@@ -18,16 +18,15 @@ from pathlib import Path
 import pytest
 
 from tools.course import ROOT, load_steps
+from tools.release import source_files
 
 STEPS = load_steps()
 
 
 def _course_copy(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.splitlines()
-    for rel in files:
+    for rel in source_files():
         src = ROOT / rel
-        if src.is_file() and not rel.startswith(("tools/tests/", ".git")):
+        if not rel.startswith(("tools/tests/", ".git")):
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     return dest
