@@ -234,3 +234,32 @@ def test_probabilities_exactly_on_bin_edges(impl):
         f"{np.asarray(counts).tolist()}. Use np.searchsorted(edges[1:-1], p) (side='left').")
     assert_close(prob_true, [1 / 3, 1.0, 0.0, 1.0], "prob_true with probabilities on the bin "
                  "edges", rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_threshold_counts_by_hand_with_ties(impl):
+    y = np.array([1, 0, 1, 1, 0, 0, 1], dtype=np.int32)
+    scores = np.array([0.9, 0.7, 0.7, 0.3, 0.3, 0.3, 0.1])
+    fps, tps, thresholds = _quiet(impl.threshold_counts, y, scores)
+    # counts: exact
+    got = [np.asarray(a, dtype=float).tolist() for a in (fps, tps, thresholds)]
+    want = [[0.0, 1.0, 3.0, 3.0], [1.0, 2.0, 3.0, 4.0], [0.9, 0.7, 0.3, 0.1]]
+    assert got == want, (
+        f"threshold_counts(y, scores) should give (fps, tps, thresholds) = {want}: one point "
+        "per distinct score from the highest down, tied scores counted together; got "
+        f"{got}")
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("average", [None, "macro", "weighted", "micro"])
+def test_labels_pick_and_order_the_classes(impl, average):
+    y_true = np.array(["b", "a", "c", "c", "a", "b", "c", "a", "d"])
+    y_pred = np.array(["b", "c", "c", "a", "a", "b", "b", "a", "c"])
+    labels = np.array(["c", "a"])  # a subset, in a given order
+    got = _quiet(impl.precision_recall_f1, y_true, y_pred, average=average, labels=labels)
+    want = skm.precision_recall_fscore_support(y_true, y_pred, average=average, labels=labels,
+                                               zero_division=0)[:3]
+    # ratios of small counts: exact up to rounding
+    assert_close(np.array(got, dtype=float), np.array(want, dtype=float),
+                 f"precision_recall_f1(..., average={average!r}, labels=['c', 'a']) on string "
+                 "labels: only the given labels, in the given order", rtol=1e-12, atol=1e-12)
