@@ -30,6 +30,7 @@ The report, ``graders/mutation/<step id>.toml``, is written by ``run`` and read 
     tool_version = "8.7.0"
     mutants_sha256 = "..."        # over the sorted ids of every mutation enumerated
     not_valid = []                # ids of edits that are not valid Python or change nothing
+    died = []                     # ids killed only by a crash or the time budget (not sampled)
     [hashes]                      # sha256 of the files the verdicts depend on (only these)
     solution = "..."
     public_graders = "..."
@@ -84,6 +85,7 @@ REPORTS = ROOT / "graders" / "mutation"
 TOOL = "cosmic-ray"
 MIN_KILL_RATE = 0.95
 SAMPLE = 2  # killed mutants per step that `check` re-grades
+DIED = "(the grading process died or ran over its budget)"
 _BITWISE = ("RShift", "LShift", "BitOr", "BitAnd", "BitXor")
 
 
@@ -213,7 +215,7 @@ def killed_by(run: StepRun) -> str | None:
         raise RuntimeError(f"{run.step.id}: the graders failed to collect, so no mutant can be "
                            f"judged: {run.collect_errors[0][-300:]}")
     if run.crash or run.timed_out:
-        return "(the grading process died or ran over its budget)"
+        return DIED
     return None
 
 
@@ -261,6 +263,7 @@ def run_mutation(step: Step, jobs: int = 2, progress=print) -> dict:
     progress(f"{step.id}: grading {len(items)} mutants, {jobs} at a time "
              f"(budget {budget:g} s each)")
     verdicts = grade_all(step, items, jobs, budget)
+    died = sorted(m.id for m, _ in items if verdicts[m.id] == DIED)
     survivors = []
     for m, mutated in items:
         if verdicts[m.id] is None:
@@ -270,6 +273,7 @@ def run_mutation(step: Step, jobs: int = 2, progress=print) -> dict:
                     entry[key] = reasons[m.id][key]
             survivors.append(entry)
     report = build_report(step, [m.id for m in mutants], not_valid, survivors)
+    report["died"] = died
     write_report(step, report)
     return report
 
@@ -307,6 +311,8 @@ def write_report(step: Step, report: dict) -> None:
         lines.append(f"{key} = {_toml_str(report[key])}")
     lines.append("not_valid = [" + ", ".join(map(_toml_str, report["not_valid"])) + "]"
                  "  # edits that are not valid Python or change nothing")
+    lines.append("died = [" + ", ".join(map(_toml_str, report.get("died", []))) + "]"
+                 "  # killed by a crash or the time budget: `check` does not re-grade them")
     for table in ("hashes", "summary"):
         lines += ["", f"[{table}]"]
         lines += [f"{k} = {_toml_str(v)}" for k, v in report[table].items()]
@@ -355,7 +361,8 @@ def sample_to_regrade(step: Step, report: dict, k: int) -> tuple[list[tuple[Muta
     if ids_digest([m.id for m in mutants]) != report.get("mutants_sha256"):
         return [], (f"{step.id}: the mutants generated today differ from the report's; "
                     f"run `python tools/mutation.py run {step.id[:3]}`")
-    skip = {s["id"] for s in report.get("survivor", [])} | set(report.get("not_valid", []))
+    skip = {s["id"] for s in report.get("survivor", [])} | set(report.get("not_valid", [])) \
+        | set(report.get("died", []))
     killed = [m for m in mutants if m.id not in skip]
     random.Random(zlib.crc32(step.id.encode())).shuffle(killed)
     chosen = []
