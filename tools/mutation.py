@@ -475,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "show":
         print("\n\n".join(show(s) for s in steps))
         return 0
-    os.nice(10)  # a long, CPU-heavy batch on a shared machine
+    if hasattr(os, "nice"):
+        os.nice(10)  # a long, CPU-heavy batch on a shared machine (POSIX only)
     if args.command == "run":
         for step in steps:
             run_mutation(step, jobs=args.jobs)
