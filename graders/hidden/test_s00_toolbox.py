@@ -98,7 +98,7 @@ def test_stratified_split_with_other_label_types(impl, labels):
         for c in np.unique(y):
             want = round(0.25 * int(np.sum(y == c)))
             assert int(np.sum(part == c)) == want, (
-                f"with {labels} labels class {c!r} should put {want} rows in {name}, got "
+                f"with {labels} labels class {c.item()!r} should put {want} rows in {name}, got "
                 f"{int(np.sum(part == c))}")
 
 
