@@ -338,10 +338,14 @@ def test_lasso_sweeps_equal_an_exact_reference_loop(impl, rng):
     X = rng.normal(size=(40, 4)) @ rng.normal(size=(4, 4)) + 40.0  # correlated, far from 0
     X[:, 2] = 7.0  # a constant column: its coefficient must stay exactly 0
     y = X[:, 0] - 2.0 * X[:, 1] + rng.normal(0, 0.5, size=40) + 300.0
-    for max_iter, tol in ((1, 1e-10), (3, 1e-10), (10_000, 1e-3)):
-        ours = impl.Lasso(0.05, max_iter=max_iter, tol=tol).fit(X, y)
-        w, b, sweeps = lasso_reference(X, y, 0.05, max_iter, tol)
-        where = f"Lasso(0.05, max_iter={max_iter}, tol={tol})"
+    near = X.copy()  # two nearly collinear columns: coordinate descent crawls
+    near[:, 1] = near[:, 0] + rng.normal(0, 1e-3, size=40)
+    for alpha, max_iter, tol, data in ((0.05, 1, 1e-10, X), (0.05, 3, 1e-10, X),
+                                       (0.05, 10_000, 1e-3, X), (1e-6, 300, 0.0, near)):
+        ours = impl.Lasso(alpha, max_iter=max_iter, tol=tol).fit(data, y)
+        w, b, sweeps = lasso_reference(data, y, alpha, max_iter, tol)
+        assert tol > 0 or sweeps == max_iter  # far from converged: max_iter stops it
+        where = f"Lasso({alpha}, max_iter={max_iter}, tol={tol})"
         assert ours.n_iter_ == sweeps, (
             f"{where}.n_iter_ is {ours.n_iter_}, the reference loop made {sweeps} sweeps: count "
             "every sweep over j = 0..d-1, stop after max_iter sweeps or once no coefficient "
