@@ -116,3 +116,38 @@ def test_bias_is_not_regularised(impl):
         f"grad_b = {grad_b}; the bias gradient is -(1/n) sum over active samples of y_i, "
         "with no regularisation term")
     assert_close(grad_w, np.array([-(-0.0 - 0.1) / 4]), "grad_w", rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_smo_and_kernel_svm_honour_max_iter_and_tol(impl):
+    X, y = make_moons(60, noise=0.3, random_state=6)
+    s = np.where(y == 1, 1.0, -1.0)
+    K = sk_rbf(X, X, gamma=1.0)
+    alpha, b, n_iter = impl.smo(K, s, 1.0, tol=1e-6, max_iter=5)
+    assert n_iter == 5, f"smo(max_iter=5) far from convergence should stop after 5 pair updates, "\
+        f"reported {n_iter}"
+    assert abs(alpha @ s) < 1e-12 and alpha.min() >= 0 and alpha.max() <= 1.0, (
+        "after 5 SMO steps alpha must still lie in the box with sum alpha_i y_i = 0")
+    assert np.count_nonzero(alpha) <= 10, (
+        f"5 pair updates can make at most 10 multipliers non-zero, got {np.count_nonzero(alpha)}")
+    svm = impl.KernelSVM(C=1.0, gamma=1.0, max_iter=5, tol=1e-6).fit(X, y)
+    assert svm.n_iter_ == 5, f"KernelSVM(max_iter=5).n_iter_ is {svm.n_iter_}: pass max_iter on"
+    assert_close(svm.alpha_, alpha, "KernelSVM(max_iter=5).alpha_ vs smo(K, y, C, tol, max_iter)",
+                 rtol=1e-12, atol=1e-12)
+    loose = impl.KernelSVM(C=1.0, gamma=1.0, tol=0.5).fit(X, y).n_iter_
+    tight = impl.KernelSVM(C=1.0, gamma=1.0, tol=1e-4).fit(X, y).n_iter_
+    assert loose < tight, f"tol=0.5 took {loose} iterations, tol=1e-4 {tight}: pass tol on to smo"
+
+
+@pytest.mark.points(1)
+def test_duplicate_rows_and_integer_labels(impl):
+    X = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [3.0, 3.0], [3.0, 3.0], [4.0, 4.0]])
+    y = np.array([5, 5, 5, 9, 9, 9], dtype=np.int32)
+    svm = impl.KernelSVM(C=10.0, kernel="linear").fit(X, y)
+    ref = SVC(C=10.0, kernel="linear").fit(X, y)
+    assert np.all(np.isfinite(svm.alpha_)), "duplicate rows (K_ii + K_jj - 2 K_ij = 0) made NaN"
+    assert svm.predict(X).tolist() == y.tolist(), "the two groups are separable"
+    # the same separable dual to tol 1e-3
+    assert_close(svm.decision_function(X), ref.decision_function(X), "decision_function with "
+                 "duplicate rows vs SVC", atol=2e-2)
+    assert svm.classes_.tolist() == [5, 9], "classes_ are the two sorted labels"
