@@ -25,8 +25,9 @@ The math (labels y_i in {-1, +1})
     shrinks like 1 / (lam T) after T updates: a tiny lam (weak regularisation) needs many epochs.
     The bias pays for being unregularised: nothing pulls it towards its optimum but the hinge,
     and its steps 1 / (lam t) shrink fast, so when the data sits far from the origin (b must
-    travel far) Pegasos converges very slowly. Centre or standardise the features first (the lab
-    measures the difference); keep b out of the penalty all the same, for the reason above.
+    travel far) Pegasos converges very slowly: 50 epochs on blobs shifted by +5 reach 0.85
+    training accuracy where the centred blobs reach 0.935 (the lab measures it). Centre or
+    standardise the features first; keep b out of the penalty all the same, as above.
     scikit-learn writes the same problem as C sum_i hinge_i + 1/2 ||w||^2, i.e. C = 1 / (lam n).
 
     Dual (with C): maximise sum_i a_i - 1/2 sum_ij a_i a_j y_i y_j K(x_i, x_j)

@@ -67,26 +67,28 @@ def test_forest_and_bagging_beat_a_single_tree_on_held_out_data(impl):
 def test_forest_accuracy_close_to_sklearn_on_breast_cancer(impl):
     X, y = load_breast_cancer(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.5, random_state=0, stratify=y)
-    ours = np.mean(impl.RandomForestClassifier(n_estimators=50, seed=0).fit(Xtr, ytr)
+    ours = np.mean(impl.RandomForestClassifier(n_estimators=25, seed=0).fit(Xtr, ytr)
                    .predict(Xte) == yte)
     ref = np.mean([RandomForestClassifier(n_estimators=50, random_state=s).fit(Xtr, ytr)
                    .score(Xte, yte) for s in range(3)])
-    # both are random; over 285 test rows seed-to-seed spread is about one point
+    # both are random; over 285 test rows seed-to-seed spread is about one point (25 trees
+    # of ours scored 0.937-0.951 over seeds 0-5 against sklearn's 50-tree 0.939)
     assert abs(ours - ref) <= 0.02, (
-        f"50-tree forest on breast_cancer: test accuracy {ours:.3f}, sklearn's {ref:.3f} "
+        f"25-tree forest on breast_cancer: test accuracy {ours:.3f}, sklearn's {ref:.3f} "
         "(mean of 3 seeds); more than 2 points apart")
 
 
 @pytest.mark.points(2)
 def test_oob_score_is_close_to_cross_validation(impl):
-    X, y = make_moons(300, noise=0.35, random_state=0)
+    X, y = make_moons(200, noise=0.35, random_state=0)
     forest = impl.RandomForestClassifier(n_estimators=30, seed=0).fit(X, y)
-    folds = StratifiedKFold(5, shuffle=True, random_state=0).split(X, y)
+    # 3 folds keep it fast; over forest seeds the gap to 3-fold CV was 0.005-0.04
+    folds = StratifiedKFold(3, shuffle=True, random_state=0).split(X, y)
     cv = np.mean([np.mean(impl.RandomForestClassifier(n_estimators=30, seed=0)
                           .fit(X[tr], y[tr]).predict(X[va]) == y[va]) for tr, va in folds])
     train = np.mean(forest.predict(X) == y)
     assert abs(forest.oob_score_ - cv) <= 0.05, (
-        f"oob_score_ = {forest.oob_score_:.3f}, 5-fold CV accuracy {cv:.3f} (training accuracy "
+        f"oob_score_ = {forest.oob_score_:.3f}, 3-fold CV accuracy {cv:.3f} (training accuracy "
         f"{train:.3f}). The OOB score must vote each row only with trees that did NOT train on it")
 
 
