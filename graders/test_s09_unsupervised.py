@@ -216,7 +216,7 @@ def test_lloyd_iterations_equal_a_reference_loop(impl):
     X, _ = make_blobs(150, centers=4, cluster_std=2.0, random_state=7)
     X = X + 1e3  # far from the origin
     init = X[[0, 1, 2, 3]].copy()
-    for max_iter, tol in ((1, 1e-4), (3, 1e-4), (300, 1e-4), (300, 0.5)):
+    for max_iter, tol in ((1, 1e-4), (3, 1e-4), (300, 1e-4), (300, 0.5), (300, 0.0)):
         km = impl.KMeans(n_clusters=4, init=init, max_iter=max_iter, tol=tol).fit(X)
         centres, history, n_iter = lloyd_reference(X, init, max_iter, tol)
         where = f"KMeans(init=given, max_iter={max_iter}, tol={tol})"

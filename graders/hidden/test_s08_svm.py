@@ -151,3 +151,17 @@ def test_duplicate_rows_and_integer_labels(impl):
     assert_close(svm.decision_function(X), ref.decision_function(X), "decision_function with "
                  "duplicate rows vs SVC", atol=2e-2)
     assert svm.classes_.tolist() == [5, 9], "classes_ are the two sorted labels"
+
+
+@pytest.mark.points(1)
+def test_intercept_when_no_multiplier_is_free(impl):
+    X, y = make_moons(80, noise=0.4, random_state=8)
+    svm = impl.KernelSVM(C=1e-3, gamma=1.0).fit(X, y)  # a tiny C: every alpha is 0 or C
+    ref = SVC(C=1e-3, gamma=1.0).fit(X, y)
+    free = (svm.alpha_ > 0) & (svm.alpha_ < 1e-3)
+    assert not free.any(), "with C = 1e-3 on overlapping moons every multiplier sits at a bound"
+    # no free support vector: b is the midpoint of the feasible interval, as libsvm
+    assert_close(svm.intercept_, ref.intercept_[0], "intercept_ when no 0 < alpha < C exists: "
+                 "b = -(F_up + F_low) / 2 over the last maximal violating pair", atol=2e-3)
+    assert_close(svm.decision_function(X), ref.decision_function(X), "decision_function with "
+                 "C = 1e-3", atol=2e-3)
