@@ -165,3 +165,25 @@ def test_intercept_when_no_multiplier_is_free(impl):
                  "b = -(F_up + F_low) / 2 over the last maximal violating pair", atol=2e-3)
     assert_close(svm.decision_function(X), ref.decision_function(X), "decision_function with "
                  "C = 1e-3", atol=2e-3)
+
+
+@pytest.mark.points(1)
+def test_one_smo_step_solves_two_points(impl):
+    K = np.array([[1.0, 0.9], [0.9, 1.0]])  # ||phi(x1) - phi(x2)||^2 = 2 - 2 * 0.9 = 0.2
+    y = np.array([1.0, -1.0])
+    for C, expected in ((100.0, 10.0), (4.0, 4.0)):
+        alpha, b, n_iter = impl.smo(K, y, C, tol=1e-9, max_iter=1)
+        # the hard-margin answer 2 / 0.2 = 10, or the box edge C when that is smaller
+        assert_close(alpha, [expected, expected], f"smo on two points with K12 = 0.9, C = {C}, "
+                     "after ONE pair update: a_j = clip(a_j - y_j (F_i - F_j) / eta, L, H) with "
+                     "eta = 2 K_ij - K_ii - K_jj solves a two-point problem in one step",
+                     rtol=1e-9, atol=1e-12)
+        f = K @ (alpha * y) + b
+        if C > expected:  # both multipliers free: both points sit on the margin
+            assert_close(y * f, [1.0, 1.0], "y f on the two support vectors (b from the free "
+                         "ones)", rtol=1e-9, atol=1e-9)
+    alpha, b, n_iter = impl.smo(K, y, 100.0, tol=1e-9)
+    # counting the final check or not is the learner's choice: 1 update, maybe 1 more pass
+    assert n_iter in (1, 2) and np.allclose(alpha, 10.0), (
+        f"one pair update solves two points, after which no violating pair is left: expected "
+        f"alpha 10 after 1 update (n_iter 1 or 2), got alpha {alpha} after n_iter {n_iter}")
