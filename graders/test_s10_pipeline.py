@@ -231,6 +231,14 @@ def test_cross_val_score_matches_a_manual_loop(impl):
     # accuracies are ratios of small integers
     assert_close(scores, expected, "cross_val_score fold by fold", atol=1e-12)
 
+    def errors(y_true, y_pred):  # a scorer other than accuracy
+        return float(np.sum(y_true != y_pred))
+
+    scores = impl.cross_val_score(pipe, X, y, n_splits=4, seed=1, scoring=errors)
+    assert_close(scores, [round((1 - e) * len(val)) for e, (_, val) in
+                          zip(expected, impl.kfold_indices(len(y), 4, 1), strict=True)],
+                 "cross_val_score(scoring=errors): the scorer passed in, per fold", atol=1e-9)
+
 
 # --- baselines and the end-to-end report ------------------------------------------------
 

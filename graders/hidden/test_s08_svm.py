@@ -87,9 +87,9 @@ def test_poly_kernel_svm_solves_xor(impl):
     g = np.random.default_rng(11)
     X = g.uniform(-1, 1, size=(160, 2))
     y = (X[:, 0] * X[:, 1] > 0).astype(int)
-    svm = impl.KernelSVM(C=10.0, kernel="poly", degree=2, gamma=1.0, coef0=1.0).fit(X[:120],
+    svm = impl.KernelSVM(C=10.0, kernel="poly", degree=2, gamma=1.0, coef0=2.0).fit(X[:120],
                                                                                  y[:120])
-    ref = SVC(C=10.0, kernel="poly", degree=2, gamma=1.0, coef0=1.0).fit(X[:120], y[:120])
+    ref = SVC(C=10.0, kernel="poly", degree=2, gamma=1.0, coef0=2.0).fit(X[:120], y[:120])
     acc = float((svm.predict(X[120:]) == y[120:]).mean())
     assert acc >= max(0.9, ref.score(X[120:], y[120:]) - 0.02), (
         f"a degree-2 polynomial kernel contains x1*x2, so it solves XOR; accuracy {acc:.3f}")

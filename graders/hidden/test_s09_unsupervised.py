@@ -142,3 +142,17 @@ def test_empty_clusters_take_the_farthest_rows_in_order(impl):
     assert_close(new, [[3.25], [30.0], [10.0], [37.5]], "update_centres with two empty "
                  "clusters: the first empty cluster takes the row farthest from its own "
                  "centre, the next empty one the next farthest", atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_kmeans_seed_drives_kmeans_plus_plus(impl):
+    X = np.random.default_rng(2).normal(size=(60, 2)) * 3
+    for seed in (0, 5):
+        km = impl.KMeans(n_clusters=3, seed=seed, max_iter=1).fit(X)
+        ref = impl.KMeans(n_clusters=3, max_iter=1,
+                          init=impl.kmeans_plus_plus(X, 3, np.random.default_rng(seed))).fit(X)
+        assert np.array_equal(km.cluster_centers_, ref.cluster_centers_), (
+            f"KMeans(seed={seed}) should start from kmeans_plus_plus(X, k, default_rng(seed))")
+    pca = impl.PCA(n_components=2).fit(X)
+    assert_close(impl.PCA(n_components=2).fit_transform(X), pca.transform(X),
+                 "PCA.fit_transform(X) = fit(X).transform(X)", rtol=1e-12, atol=1e-12)
