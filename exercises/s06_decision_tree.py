@@ -85,8 +85,9 @@ def best_split(X: np.ndarray, Y: np.ndarray, criterion: str = "gini",
     """The cut that minimises the weighted child impurity over all features and thresholds.
 
     Y (n, K) as in node_impurity. Cuts only between distinct sorted values, at their midpoint,
-    leaving >= min_samples_leaf rows on each side. Exact ties in impurity go to the smallest
-    left size, then the lowest feature index. None when no cut is allowed.
+    leaving >= min_samples_leaf rows on each side; `gain` is that cut's own gain. Exact ties in
+    impurity may go to any of the tied cuts (here: the smallest left size, then the lowest
+    feature index). None when no cut is allowed.
     """
     n = len(X)
     if n < 2:

@@ -137,6 +137,9 @@ class RegressionTree:
 class RandomForestClassifier:
     """Bootstrap + per-split feature subsampling + averaged leaf proportions.
 
+    ONE generator for the forest, rng = default_rng(seed); per tree, in order: idx, oob =
+    bootstrap_sample(n, rng), then RegressionTree(max_depth, min_samples_leaf, max_features,
+    rng) fitted on the in-bag rows (its splits draw features from the same rng).
     max_features=None makes it plain bagging. After fit: classes_, trees_, oob_masks_ (one bool
     (n,) array per tree), oob_decision_function_ (n, K) (NaN rows where no tree left the row
     out) and oob_score_ (accuracy over rows with at least one out-of-bag vote).

@@ -307,3 +307,187 @@ def test_validation_curve_shows_overfitting_with_degree(impl):
     assert val[1] > val[0] and val[1] > val[2], (
         f"validation R^2 should peak at a middle degree (bias then variance), got "
         f"{np.round(val, 3)} for degrees 1, 4, 15")
+
+
+# --- documented draws, exact loops, ties -------------------------------------------------------
+
+def lasso_reference(X, y, alpha, max_iter, tol):
+    """Cyclic coordinate descent written on residuals (not the Gram matrix): (coef, b, sweeps)."""
+    x_mean, y_mean = X.mean(0), y.mean()
+    Xc, yc = X - x_mean, y - y_mean
+    n, d = Xc.shape
+    w, sweeps = np.zeros(d), 0
+    while sweeps < max_iter:
+        sweeps += 1
+        biggest = 0.0
+        for j in range(d):
+            norm2 = Xc[:, j] @ Xc[:, j]
+            if norm2 == 0.0:
+                continue
+            rho = Xc[:, j] @ (yc - Xc @ w + Xc[:, j] * w[j])
+            new = np.sign(rho) * max(abs(rho) - n * alpha, 0.0) / norm2
+            biggest = max(biggest, abs(new - w[j]))
+            w[j] = new
+        if biggest <= tol:
+            break
+    return w, y_mean - x_mean @ w, sweeps
+
+
+@pytest.mark.points(2)
+def test_lasso_sweeps_equal_an_exact_reference_loop(impl, rng):
+    X = rng.normal(size=(40, 4)) @ rng.normal(size=(4, 4)) + 40.0  # correlated, far from 0
+    X[:, 2] = 7.0  # a constant column: its coefficient must stay exactly 0
+    y = X[:, 0] - 2.0 * X[:, 1] + rng.normal(0, 0.5, size=40) + 300.0
+    near = X.copy()  # two nearly collinear columns: coordinate descent crawls
+    near[:, 1] = near[:, 0] + rng.normal(0, 1e-3, size=40)
+    for alpha, max_iter, tol, data in ((0.05, 1, 1e-10, X), (0.05, 3, 1e-10, X),
+                                       (0.05, 10_000, 1e-3, X), (1e-6, 300, 0.0, near)):
+        ours = impl.Lasso(alpha, max_iter=max_iter, tol=tol).fit(data, y)
+        w, b, sweeps = lasso_reference(data, y, alpha, max_iter, tol)
+        assert tol > 0 or sweeps == max_iter  # far from converged: max_iter stops it
+        where = f"Lasso({alpha}, max_iter={max_iter}, tol={tol})"
+        assert ours.n_iter_ == sweeps, (
+            f"{where}.n_iter_ is {ours.n_iter_}, the reference loop made {sweeps} sweeps: count "
+            "every sweep over j = 0..d-1, stop after max_iter sweeps or once no coefficient "
+            "moved by more than tol")
+        # the same updates in the same order; Gram vs residual form differ only by rounding
+        assert_close(ours.coef_, w, f"{where}.coef_ after {sweeps} sweep(s) vs a reference loop "
+                     "sweeping j = 0, 1, ..., d-1 in order, each update using the latest w",
+                     rtol=1e-8, atol=1e-9)
+        assert_close(ours.intercept_, b, f"{where}.intercept_ (mean(y) - mean(X) . w)",
+                     rtol=1e-9, atol=1e-7)
+    assert ours.coef_[2] == 0.0, "a constant column's coefficient must be exactly 0"
+
+
+@pytest.mark.points(1)
+def test_kfold_is_the_documented_permutation(impl):
+    for n, k, seed in ((23, 5, 0), (23, 5, 7), (10, 3, 7)):
+        parts = np.array_split(np.random.default_rng(seed).permutation(n), k)
+        folds = impl.kfold(n, k, shuffle=True, seed=seed)
+        for i, (tr, va) in enumerate(folds):
+            assert np.array_equal(va, parts[i]), (
+                f"kfold({n}, {k}, seed={seed}) fold {i}: validation rows "
+                f"{np.asarray(va).tolist()}, expected {parts[i].tolist()} (part {i} of "
+                "np.array_split(np.random.default_rng(seed).permutation(n), k))")
+            expected_tr = np.sort(np.concatenate(parts[:i] + parts[i + 1:]))
+            assert np.array_equal(np.sort(tr), expected_tr), (
+                f"kfold({n}, {k}, seed={seed}) fold {i}: the training rows should be the rows "
+                "of the other parts")
+
+
+def stratified_reference(y, k, seed):
+    """ONE generator for the call; classes in np.unique order; deal the rows round-robin."""
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)])
+    fold_of = np.empty(len(y), dtype=int)
+    fold_of[order] = np.arange(len(y)) % k
+    return [np.flatnonzero(fold_of == i) for i in range(k)]
+
+
+@pytest.mark.points(2)
+def test_stratified_kfold_is_the_documented_draw(impl):
+    cases = [(np.array([0] * 9 + [1] * 6 + [2] * 2, dtype=np.int32), 4, 3),
+             (np.array(["b", "a", "b", "c", "a", "b", "b", "a", "c", "b", "a"]), 3, 11),
+             (np.array([0] * 9 + [1] * 6 + [2] * 2, dtype=np.int32), 4, 4)]
+    for y, k, seed in cases:
+        folds = impl.stratified_kfold(y, k, seed=seed)
+        for i, (va_ref, (tr, va)) in enumerate(zip(stratified_reference(y, k, seed), folds,
+                                                   strict=True)):
+            assert np.array_equal(np.sort(va), va_ref), (
+                f"stratified_kfold(y of {len(y)} {y.dtype} labels, k={k}, seed={seed}) fold {i}: "
+                f"validation rows {np.sort(va).tolist()}, expected {va_ref.tolist()}. Make ONE "
+                "generator per call, rng = np.random.default_rng(seed); permute each class's "
+                "rows with it in np.unique order, concatenate, and deal the rows to folds "
+                "0, 1, ..., k-1, 0, 1, ... in turn")
+            assert np.array_equal(np.sort(tr), np.setdiff1d(np.arange(len(y)), va_ref)), (
+                f"fold {i}: the training rows must be all the rows outside the validation part")
+
+
+class CountingFactory:
+    """A model factory that counts its calls and hands out mean predictors."""
+
+    def __init__(self):
+        self.made = []
+
+    def __call__(self, **params):
+        model = Spy([])
+        self.made.append(model)
+        return model
+
+
+@pytest.mark.points(1)
+def test_cross_validate_scores_train_and_validation_with_fresh_models(impl, rng):
+    X, y = rng.normal(size=(21, 2)), rng.normal(3.0, 2.0, size=21)
+    folds = impl.kfold(21, 4, seed=5)
+    factory = CountingFactory()
+    res = impl.cross_validate(factory, X, y, folds, _neg_mae)
+    assert len(factory.made) == 4, (
+        f"cross_validate called make_model {len(factory.made)} times for 4 folds: one fresh, "
+        "unfitted model per fold (a reused model carries state from the previous fold)")
+    train = [_neg_mae(y[tr], np.full(len(tr), y[tr].mean())) for tr, _ in folds]
+    val = [_neg_mae(y[va], np.full(len(va), y[tr].mean())) for tr, va in folds]
+    # means and absolute differences of a few float64 numbers
+    assert_close(res.train_scores, train, "cross_validate(...).train_scores: each fold's model "
+                 "scored on its OWN training rows", rtol=1e-12, atol=1e-12)
+    assert_close(res.val_scores, val, "cross_validate(...).val_scores: each fold's model "
+                 "scored on its held-out rows", rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_search_breaks_ties_by_the_first_candidate(impl):
+    X, y = np.zeros((12, 1)), np.full(12, 23.0)
+    folds = impl.kfold(12, 3, seed=0)
+    # predictions 29, 26, 20 for targets 23: scores -6, -3, -3 (the last two tie)
+    res = impl.grid_search(Constant, {"a": [2], "b": [9, 6, 0]}, X, y, folds, _neg_mae)
+    assert res.best_params == {"a": 2, "b": 6}, (
+        f"candidates b = 6 and b = 0 tie for the best mean score; the FIRST of them evaluated "
+        f"({{'a': 2, 'b': 6}}) must win, got {res.best_params}")
+    assert_close(res.best_score, -3.0, "best_score of tied candidates", atol=1e-12)
+    assert_close(res.mean_scores, [-6.0, -3.0, -3.0], "mean_scores", atol=1e-12)
+    res = impl.search(Constant, [{"a": 2, "b": 0}, {"a": 2, "b": 6}], X, y, folds, _neg_mae)
+    assert res.best_params == {"a": 2, "b": 0}, (
+        f"search over two candidates with equal scores must keep the first, got {res.best_params}")
+
+
+@pytest.mark.points(1)
+def test_validation_curve_stacks_cross_validate_per_value(impl):
+    X, y = np.zeros((15, 1)), np.arange(15.0)
+    folds = impl.kfold(15, 3, seed=2)
+    res = impl.validation_curve(Constant, "a", [0.0, 0.7, 3.0], X, y, folds, _neg_mae)
+    check_shape(res.val_scores, (3, 3), "validation_curve(...).val_scores", "values, folds")
+    for i, a in enumerate((0.0, 0.7, 3.0)):
+        # a constant prediction: exact sums of small numbers
+        assert_close(res.train_scores[i], [_neg_mae(y[tr], np.full(len(tr), 10 * a))
+                                           for tr, _ in folds],
+                     f"train_scores[{i}] (value a={a}, every fold)", rtol=1e-12, atol=1e-12)
+        assert_close(res.val_scores[i], [_neg_mae(y[va], np.full(len(va), 10 * a))
+                                         for _, va in folds],
+                     f"val_scores[{i}] (value a={a}, every fold)", rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.points(2)
+def test_learning_curve_is_the_documented_draw(impl, rng):
+    X = np.column_stack([np.arange(30.0), rng.normal(size=30)])
+    y = rng.normal(size=30)
+    folds = impl.kfold(30, 3, seed=1)
+    log = []
+    res = impl.learning_curve(lambda: Spy(log), X, y, [4, 11], folds, _neg_mae, seed=6)
+    r = np.random.default_rng(6)  # ONE generator for the call, fold by fold in order
+    shuffled = [r.permutation(tr) for tr, _ in folds]
+    fits = [set(e[1][:, 0].astype(int).tolist()) for e in log if e[0] == "fit"]
+    for m in (4, 11):
+        for f in range(len(folds)):
+            subset = shuffled[f][:m]
+            assert set(subset.tolist()) in fits, (
+                f"learning_curve(seed=6), size {m}, fold {f}: no model was fitted on the rows "
+                "expected. Make ONE generator per call, rng = np.random.default_rng(seed), "
+                "permute each training fold once with it (folds in order), and fit on the "
+                "first m rows of that permutation")
+    expected_train = [[_neg_mae(y[s[:m]], np.full(m, y[s[:m]].mean())) for s in shuffled]
+                      for m in (4, 11)]
+    expected_val = [[_neg_mae(y[va], np.full(len(va), y[s[:m]].mean()))
+                     for s, (_, va) in zip(shuffled, folds, strict=True)] for m in (4, 11)]
+    assert_close(res.train_scores, expected_train, "learning_curve train_scores (each model "
+                 "scored on its own m training rows)", rtol=1e-12, atol=1e-12)
+    assert_close(res.val_scores, expected_val, "learning_curve val_scores (each model scored "
+                 "on the WHOLE validation fold)", rtol=1e-12, atol=1e-12)

@@ -182,3 +182,96 @@ def test_min_samples_leaf_is_respected(impl, rng):
         f"min_samples_leaf=7 but a leaf holds {counts[leaves].min()} training rows")
     proba = tree.predict_proba(X)
     assert_close(proba.sum(1), np.ones(120), "predict_proba rows sum to 1", rtol=1e-12)
+
+
+# --- edge cases: thresholds, ties, one class, several targets ----------------------------------
+
+@pytest.mark.points(1)
+def test_impurity_of_several_targets_and_batched_proportions(impl):
+    Y = np.array([[1.0, 10.0], [3.0, 10.0], [8.0, 40.0]])
+    mse = "".join(["m", "s", "e"])  # equal to "mse" but another object: compare with ==
+    assert_close(impl.node_impurity(Y, mse), np.var(Y[:, 0]) + np.var(Y[:, 1]),
+                 "node_impurity(Y (3, 2), 'mse'): the variances of the two target columns, "
+                 "SUMMED", rtol=1e-12)
+    p = np.array([[[0.5, 0.5], [1.0, 0.0]], [[0.25, 0.75], [0.0, 1.0]]])  # (2, 2, K=2)
+    check_shape(impl.gini(p), (2, 2), "gini(p) for p of shape (2, 2, K)")
+    assert_close(impl.gini(p), [[0.5, 0.0], [0.375, 0.0]], "gini over the last axis of a "
+                 "(2, 2, 2) array", rtol=1e-12, atol=1e-15)
+    assert_close(impl.entropy(p), [[1.0, 0.0], [-(0.25 * np.log2(0.25) + 0.75 * np.log2(0.75)),
+                                                0.0]],
+                 "entropy over the last axis of a (2, 2, 2) array", rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.points(1)
+def test_threshold_between_adjacent_floats_still_separates(impl):
+    a = np.nextafter(1.0, 2.0)
+    b = np.nextafter(a, 2.0)  # the next float: here (a + b) / 2 rounds UP to b
+    X = np.array([[a], [b], [a], [b]])
+    y = np.array([0, 1, 0, 1])
+    split = impl.best_split(X, np.eye(2)[y], "gini")
+    left = X[:, 0] <= split.threshold
+    assert left.tolist() == [True, False, True, False], (
+        f"best_split on the adjacent floats {a!r} and {b!r} returned threshold "
+        f"{split.threshold!r}, which sends rows {np.flatnonzero(left).tolist()} left: when the "
+        "midpoint rounds up to the right-hand value, use the left-hand value, so x <= t still "
+        "separates the two")
+    tree = impl.DecisionTreeClassifier().fit(X, y)
+    assert tree.predict(X).tolist() == y.tolist(), "a tree on these two values must fit them"
+
+
+@pytest.mark.points(1)
+def test_rows_exactly_at_a_threshold_go_left(impl, rng):
+    X = rng.normal(size=(60, 2))
+    y = (X[:, 0] > 0.1).astype(int)
+    tree = impl.DecisionTreeClassifier(max_depth=1).fit(X, y)
+    f, t = int(tree.feature_[0]), float(tree.threshold_[0])
+    at = np.zeros((3, 2))
+    at[:, f] = t  # exactly on the threshold
+    at[1, f] = np.nextafter(t, np.inf)  # just above it
+    leaves = tree.apply(at)
+    assert leaves.tolist() == [tree.left_[0], tree.right_[0], tree.left_[0]], (
+        f"rows with x[{f}] exactly at the root threshold {t!r} went to leaves "
+        f"{leaves.tolist()} (left child {tree.left_[0]}, right {tree.right_[0]}): x <= threshold "
+        "goes left, anything above goes right")
+
+
+@pytest.mark.points(1)
+def test_single_class_and_duplicate_rows(impl):
+    X = np.array([[1.0, 2.0], [3.0, 0.0], [1.0, 5.0]])
+    tree = impl.DecisionTreeClassifier().fit(X, np.array([7, 7, 7], dtype=np.int32))
+    assert tree.n_leaves == 1 and tree.depth_ == 0, (
+        f"one class only: the root is already pure and must stay a leaf; got {tree.n_leaves} "
+        f"leaves, depth {tree.depth_}")
+    assert tree.predict(np.array([[9.0, 9.0]])).tolist() == [7], "predict the only class, 7"
+    assert_close(tree.predict_proba(X), np.ones((3, 1)), "predict_proba with one class",
+                 atol=0)
+    Xd = np.array([[2.0], [2.0], [2.0], [5.0]])  # three identical rows with different labels
+    yd = np.array([3, 8, 8, 3], dtype=np.int32)
+    tree = impl.DecisionTreeClassifier().fit(Xd, yd)
+    assert_close(tree.predict_proba(np.array([[2.0], [5.0]])), [[1 / 3, 2 / 3], [1.0, 0.0]],
+                 "predict_proba on duplicate rows that disagree: the leaf holds their class "
+                 "proportions (no cut can separate equal values)", rtol=1e-12, atol=1e-12)
+    assert tree.predict(np.array([[2.0]])).tolist() == [8], "majority label 8 of the duplicates"
+
+
+@pytest.mark.points(1)
+def test_unlimited_tree_has_sklearns_depth_and_leaves(impl, rng):
+    X = rng.normal(size=(120, 3))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] + rng.normal(0, 0.3, size=120)
+    ours = impl.DecisionTreeRegressor(min_samples_leaf=3).fit(X, y)
+    ref = DecisionTreeRegressor(min_samples_leaf=3, random_state=0).fit(X, y)
+    # continuous features and targets: no tied cuts, so the same greedy tree
+    assert (ours.depth_, ours.n_leaves) == (ref.get_depth(), ref.get_n_leaves()), (
+        f"DecisionTreeRegressor(min_samples_leaf=3), unlimited depth: depth {ours.depth_}, "
+        f"{ours.n_leaves} leaves; sklearn's has depth {ref.get_depth()}, "
+        f"{ref.get_n_leaves()} leaves")
+    yc = (y > 0).astype(int)
+    ours = impl.DecisionTreeClassifier(max_depth=3, min_samples_split=40,
+                                       criterion="entropy").fit(X, yc)
+    ref = DecisionTreeClassifier(max_depth=3, min_samples_split=40, criterion="entropy",
+                                 random_state=0).fit(X, yc)
+    assert ours.n_leaves == ref.get_n_leaves(), (
+        f"max_depth=3, min_samples_split=40, entropy: {ours.n_leaves} leaves, sklearn "
+        f"{ref.get_n_leaves()}: a node with fewer than min_samples_split rows is a leaf")
+    assert_close(ours.predict_proba(X), ref.predict_proba(X), "predict_proba of that tree",
+                 rtol=1e-12, atol=1e-12)

@@ -175,3 +175,84 @@ def test_predict_returns_the_original_labels(impl):
         f = model.decision_function(X)
         assert np.mean((f > 0) == (labels == "dog")) >= 0.95, (
             f"{type(model).__name__}: decision_function should be positive for classes_[1]")
+
+
+# --- exact loops, the kink, options ----------------------------------------------------------
+
+def pegasos_reference(X, s, lam, n_epochs, batch_size, seed):
+    """The documented Pegasos loop, written independently: (w, b, objective after each epoch)."""
+    n, d = X.shape
+    rng = np.random.default_rng(seed)
+    w, b, t, history = np.zeros(d), 0.0, 0, []
+    for _ in range(n_epochs):
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            t += 1
+            eta = 1.0 / (lam * t)
+            Xb, sb = X[idx], s[idx]
+            active = sb * (Xb @ w + b) < 1
+            grad_w = lam * w - (sb[active, None] * Xb[active]).sum(0) / len(idx)
+            grad_b = -sb[active].sum() / len(idx)
+            w, b = w - eta * grad_w, b - eta * grad_b
+            norm = np.sqrt(w @ w)
+            if norm > 1.0 / np.sqrt(lam):
+                w = w * (1.0 / np.sqrt(lam) / norm)
+        history.append(lam / 2 * w @ w + np.maximum(0.0, 1.0 - s * (X @ w + b)).mean())
+    return w, b, np.array(history)
+
+
+@pytest.mark.points(2)
+def test_pegasos_equals_the_documented_loop(impl, rng):
+    X = rng.normal(size=(30, 3)) + np.array([3.0, -2.0, 0.5])  # off the origin: b matters
+    labels = np.where(X[:, 0] - X[:, 1] + 0.5 * rng.normal(size=30) > 5, "pos", "neg")
+    s = np.where(labels == "pos", 1.0, -1.0)  # classes_ = ["neg", "pos"]: "pos" is +1
+    for lam, n_epochs, batch_size, seed in ((0.1, 3, 7, 4), (2.0, 2, 30, 0), (0.05, 2, 1, 9)):
+        svm = impl.LinearSVM(lam=lam, n_epochs=n_epochs, batch_size=batch_size,
+                             seed=seed).fit(X, labels)
+        w, b, history = pegasos_reference(X, s, lam, n_epochs, batch_size, seed)
+        where = f"LinearSVM(lam={lam}, n_epochs={n_epochs}, batch_size={batch_size}, seed={seed})"
+        # the same float64 updates in the same order: only summation order differs
+        assert_close(svm.coef_, w, f"{where}.coef_ vs the documented loop: each epoch one "
+                     "rng.permutation(n) from default_rng(seed), batches in that order (the last "
+                     "one shorter), t counting every update of the fit, eta = 1/(lam t), the "
+                     "batch's mean subgradient, then w projected onto ||w|| <= 1/sqrt(lam)",
+                     rtol=1e-9, atol=1e-12)
+        assert_close(svm.intercept_, b, f"{where}.intercept_ (b steps by -eta * grad_b and is "
+                     "not projected)", rtol=1e-9, atol=1e-12)
+        assert_close(svm.objective_history_, history, f"{where}.objective_history_ (J on the "
+                     "whole training set after each epoch, penalty included)", rtol=1e-9,
+                     atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_a_margin_of_exactly_one_is_not_active(impl):
+    X = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.5, 0.0]])
+    y = np.array([1.0, 1.0, -1.0, 1.0])
+    w, b = np.array([1.0, -1.0]), 0.0  # margins exactly 1, 2, 1 and 0.5
+    grad_w, grad_b = impl.hinge_subgradient(w, b, X, y, 0.25)
+    # only the last sample (margin 0.5 < 1) is active; margins of exactly 1 take subgradient 0
+    assert_close(grad_w, 0.25 * w - np.array([0.5, 0.0]) / 4, "grad_w with margins exactly "
+                 "1, 2, 1, 0.5: at the kink (y f = 1) the hinge contributes 0, so only the "
+                 "sample with margin 0.5 is active", rtol=1e-12, atol=1e-15)
+    assert_close(grad_b, -1.0 / 4, "grad_b with margins 1, 2, 1, 0.5", rtol=1e-12, atol=1e-15)
+    assert_close(impl.hinge_loss(w, b, X, y, 0.25), 0.25 / 2 * 2 + 0.5 / 4,
+                 "hinge_loss with margins 1, 2, 1, 0.5 (lam/2 ||w||^2 + mean hinge)",
+                 rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.points(1)
+def test_kernel_defaults_and_far_away_points(impl, rng):
+    X, Z = rng.normal(size=(6, 3)), rng.normal(size=(4, 3))
+    # float64 products: only rounding differs
+    assert_close(impl.polynomial_kernel(X, Z), sk_poly(X, Z, degree=3, gamma=1.0, coef0=1.0),
+                 "polynomial_kernel(X, Z) with its defaults degree=3, gamma=1, coef0=1",
+                 rtol=1e-10, atol=1e-12)
+    assert_close(impl.rbf_kernel(X, Z), sk_rbf(X, Z, gamma=1.0), "rbf_kernel's default gamma=1",
+                 rtol=1e-9, atol=1e-12)
+    # ||x||^2 ~ 3e9 for points 1e-3 apart: the expansion cancels badly (negative before clipping)
+    far = np.random.default_rng(0).normal(size=(12, 30)) * 1e-3 + 1e4
+    K = impl.rbf_kernel(far, far, gamma=0.5)
+    assert K.max() <= 1.0, (
+        f"rbf_kernel of points far from the origin has an entry {K.max()!r} > 1: "
+        "||x||^2 + ||z||^2 - 2 x.z can come out slightly negative there; clip it at 0 before exp")

@@ -190,3 +190,63 @@ def test_reconstruction_error_decreases_with_k(impl):
                      "equal the sum of the discarded squared singular values)", rtol=1e-6)
     assert all(a > b for a, b in zip(errors, errors[1:], strict=False)), (
         f"reconstruction errors for k = 1, 2, 5, 10, 20, 40 should fall: {np.round(errors)}")
+
+
+# --- exact loops, stopping, the sign convention -------------------------------------------------
+
+def lloyd_reference(X, centres, max_iter, tol):
+    """Lloyd's loop as documented: (centres, inertia after each assignment, n_iter)."""
+    centres = centres.copy()
+    threshold = tol * X.var(axis=0).mean()
+    history = []
+    for _ in range(max_iter):
+        d2 = ((X[:, None, :] - centres[None]) ** 2).sum(-1)
+        labels = d2.argmin(1)
+        history.append(d2[np.arange(len(X)), labels].sum())
+        new = np.array([X[labels == c].mean(0) for c in range(len(centres))])
+        shift = ((new - centres) ** 2).sum()
+        centres = new
+        if shift <= threshold:
+            break
+    return centres, np.array(history), len(history)
+
+
+@pytest.mark.points(2)
+def test_lloyd_iterations_equal_a_reference_loop(impl):
+    X, _ = make_blobs(150, centers=4, cluster_std=2.0, random_state=7)
+    X = X + 1e3  # far from the origin
+    init = X[[0, 1, 2, 3]].copy()
+    for max_iter, tol in ((1, 1e-4), (3, 1e-4), (300, 1e-4), (300, 0.5), (300, 0.0)):
+        km = impl.KMeans(n_clusters=4, init=init, max_iter=max_iter, tol=tol).fit(X)
+        centres, history, n_iter = lloyd_reference(X, init, max_iter, tol)
+        where = f"KMeans(init=given, max_iter={max_iter}, tol={tol})"
+        assert km.n_iter_ == n_iter, (
+            f"{where}.n_iter_ is {km.n_iter_}, the reference loop ran {n_iter} iterations: stop "
+            "after max_iter updates or once the summed squared centre shift is <= tol * "
+            "mean(X.var(axis=0))")
+        # the same assignments; means and sums in float64 in another order
+        assert_close(km.inertia_history_, history, f"{where}.inertia_history_ (the inertia "
+                     "after each assignment step)", rtol=1e-9)
+        assert_close(km.cluster_centers_, centres, f"{where}.cluster_centers_", rtol=1e-12)
+        assert np.array_equal(km.labels_, impl.assign_clusters(X, km.cluster_centers_)), (
+            f"{where}: labels_ must be the assignment to the FINAL cluster_centers_ (when "
+            "max_iter stops the loop, the labels of the last assignment step are stale)")
+        assert_close(km.inertia_, impl.inertia(X, km.cluster_centers_, km.labels_),
+                     f"{where}.inertia_ of the final centres and labels", rtol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_pca_signs_follow_the_documented_convention(impl, rng):
+    X = rng.normal(size=(40, 5)) * np.array([5.0, 4.0, 3.0, 2.0, 1.0]) - 7.0
+    pca = impl.PCA(n_components=4).fit(X)
+    comps = np.asarray(pca.components_)
+    biggest = comps[np.arange(4), np.abs(comps).argmax(1)]
+    assert np.all(biggest > 0), (
+        f"the largest-magnitude entry of each component should be positive, got "
+        f"{np.round(biggest, 3).tolist()}: flip a component (and its scores) when it is negative")
+    ref = SkPCA(n_components=4).fit(X)
+    # float64 SVDs of the same matrix
+    assert_close(pca.singular_values_, ref.singular_values_, "singular_values_ (the top k S)",
+                 rtol=1e-9)
+    assert_close(pca.transform(X) @ comps, (X - X.mean(0)) @ comps.T @ comps,
+                 "transform(X) uses the sign-fixed components_", rtol=1e-9, atol=1e-9)

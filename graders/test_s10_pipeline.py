@@ -231,6 +231,14 @@ def test_cross_val_score_matches_a_manual_loop(impl):
     # accuracies are ratios of small integers
     assert_close(scores, expected, "cross_val_score fold by fold", atol=1e-12)
 
+    def errors(y_true, y_pred):  # a scorer other than accuracy
+        return float(np.sum(y_true != y_pred))
+
+    scores = impl.cross_val_score(pipe, X, y, n_splits=4, seed=1, scoring=errors)
+    assert_close(scores, [round((1 - e) * len(val)) for e, (_, val) in
+                          zip(expected, impl.kfold_indices(len(y), 4, 1), strict=True)],
+                 "cross_val_score(scoring=errors): the scorer passed in, per fold", atol=1e-9)
+
 
 # --- baselines and the end-to-end report ------------------------------------------------
 
@@ -265,3 +273,72 @@ def test_end_to_end_pipeline_beats_the_baseline(impl):
                  "baseline_test_score (majority class of the TRAINING rows, scored on test)",
                  atol=1e-12)
     assert report["test_score"] > report["baseline_test_score"], "the model loses to the baseline"
+
+
+# --- the API boundary: what fit and transform return --------------------------------------------
+
+def _transformers(impl):
+    """(name, fresh transformer, input) for every transformer the step builds."""
+    num = np.arange(12.0).reshape(6, 2) ** 1.5
+    cat = np.array([["a", 1], ["b", 2], ["a", 2], ["c", 1], ["b", 1], ["a", 3]], dtype=object)
+    return [("StandardScaler", impl.StandardScaler(), num),
+            ("OneHotEncoder", impl.OneHotEncoder(), cat),
+            ("QuantileBinner", impl.QuantileBinner(3), num),
+            ("ColumnTransformer", impl.ColumnTransformer([("s", impl.StandardScaler(), [1])]), num),
+            ("Pipeline", impl.Pipeline([("s", impl.StandardScaler()),
+                                        ("b", impl.QuantileBinner(2))]), num)]
+
+
+@pytest.mark.points(1)
+def test_fit_returns_self_and_transform_returns_an_array(impl):
+    for name, transformer, X in _transformers(impl):
+        returned = transformer.fit(X)
+        assert returned is transformer, (
+            f"{name}.fit returned {type(returned).__name__}, not the transformer itself: end "
+            f"{name}.fit with `return self`, so that {name}().fit(X).transform(X) and a "
+            "Pipeline's step.fit(X, y).transform(X) work")
+        out = transformer.transform(X)
+        assert isinstance(out, np.ndarray), (
+            f"{name}.transform must return a NumPy array, got {type(out).__name__}: the next "
+            "step indexes it as X[:, columns]; wrap the result in np.asarray / np.column_stack")
+        assert out.ndim == 2 and len(out) == len(X), (
+            f"{name}.transform must return one row per input row, (n, columns); got shape "
+            f"{out.shape} for {len(X)} rows")
+    for name, model in (("MajorityClassifier", impl.MajorityClassifier()),
+                        ("MeanRegressor", impl.MeanRegressor()),
+                        ("Pipeline", impl.Pipeline([("m", impl.MeanRegressor())]))):
+        returned = model.fit(np.zeros((4, 1)), np.array([1, 1, 2, 3]))
+        assert returned is model, (
+            f"{name}.fit returned {type(returned).__name__}, not the model itself: end it with "
+            "`return self` (cross_val_score calls copy.deepcopy(model).fit(X, y).predict(X))")
+
+
+@pytest.mark.points(1)
+def test_report_returns_the_fitted_copy_and_exact_baseline_scores(impl, rng):
+    X = rng.normal(size=(45, 3)) + 20.0
+    y = np.where(X[:, 0] + rng.normal(0, 0.5, size=45) > 20, "hi", "lo")
+    pipe = impl.Pipeline([("scale", impl.StandardScaler()), ("model", impl.RidgeClassifier())])
+    report = impl.end_to_end_report(pipe, impl.MajorityClassifier(), X, y, test_frac=0.3,
+                                    n_splits=3, seed=4)
+    perm = np.random.default_rng(4).permutation(45)
+    test, train = perm[:round(0.3 * 45)], perm[round(0.3 * 45):]  # the given split, in order
+    assert sorted(np.asarray(report["test_index"]).tolist()) == sorted(test.tolist()), (
+        "test_index: the first round(test_frac * n) = 14 rows of default_rng(seed).permutation(n)")
+    fitted = report["fitted_model"]
+    assert fitted is not pipe and not hasattr(pipe.steps[-1][1], "classes_"), (
+        "report['fitted_model'] must be a fitted COPY: the model passed in stays unfitted")
+    manual = impl.Pipeline([("scale", impl.StandardScaler()),
+                            ("model", impl.RidgeClassifier())]).fit(X[train], y[train])
+    assert np.array_equal(fitted.predict(X), manual.predict(X)), (
+        "report['fitted_model'] should be the model fitted on all the non-test rows")
+    ytr = y[train]
+    expected = []
+    for tr, va in impl.kfold_indices(len(ytr), 3, 4):
+        values, counts = np.unique(ytr[tr], return_counts=True)
+        expected.append(np.mean(ytr[va] == values[np.argmax(counts)]))
+    # accuracies are ratios of small integers
+    assert_close(report["baseline_cv_scores"], expected, "baseline_cv_scores: the majority "
+                 "baseline cross-validated on the training rows (kfold_indices(len(train), "
+                 "n_splits, seed))", atol=1e-12)
+    assert_close(report["test_score"], np.mean(manual.predict(X[test]) == y[test]),
+                 "test_score: the fitted copy scored once on the test rows", atol=1e-12)

@@ -6,13 +6,9 @@ You build
     SelectKBest, Pipeline                 preprocessing that is *fitted*, hence must be refitted
     kfold, stratified_kfold               (train, val) index pairs whose val parts partition rows
     cross_validate, search, grid_search, random_search, validation_curve, learning_curve
-
-Why
-    s01 fitted one model. Here we choose between models -- a polynomial degree, a penalty alpha
-    -- and the only honest judge is data the candidate never trained on. k-fold CV reuses every
-    row for validation once, so the estimate has lower variance than one split. Picking the best
-    of many CV scores uses the validation data up (the winner's score is optimistic): keep a test
-    set the search never sees.
+Why the only honest judge of a degree or a penalty is data the candidate never trained on, why
+the best of many CV scores is optimistic, and how a selector fitted outside CV "learns" pure
+noise: the lab shows each one.
 
 The math (alpha conventions are scikit-learn's, so `alpha` means the same thing there)
     Ridge:  min_w,b ||y - Xw - b||^2 + alpha ||w||^2             (sum of squares, no 1/n)
@@ -23,16 +19,9 @@ The math (alpha conventions are scikit-learn's, so `alpha` means the same thing 
             a 1-D problem whose answer is w_j = S(rho_j, n alpha) / ||x_j||^2, where
             rho_j = x_j . (y - Xw + x_j w_j) (the residual without feature j) and
             S(z, t) = sign(z) max(|z| - t, 0) is soft-thresholding: small rho_j -> exactly 0.
-            That exact zero is why the lasso selects features and ridge only shrinks them.
-    Polynomial features: with d inputs and degree p there are C(d + p, p) - 1 monomials, so
-    capacity (and variance) explodes with p; alpha pulls it back. Bias-variance: train error
-    falls with capacity, validation error is U-shaped, and its minimum is what a search finds.
-
-Leakage, once more (s00)
-    A scaler or a feature selector *learns* from the data. Inside CV it must be fitted on the
-    training folds only: selecting the 10 features most correlated with y on all rows, then
-    cross-validating, scores well on pure noise. So CV takes a *factory* `make_model(**params)`
-    that returns a fresh, unfitted Pipeline, and fits all of it in each fold.
+    Polynomial features: d inputs, degree p give C(d + p, p) - 1 monomials: capacity explodes.
+    Leakage: a scaler or a selector LEARNS from data, so CV takes a factory make_model(**params)
+    that returns a fresh, unfitted Pipeline, and fits all of it inside each fold.
 
 Shapes
     X: (n, d) float, y: (n,). A fold is (train_idx, val_idx), int arrays whose val parts over
@@ -228,9 +217,9 @@ class Pipeline:
 
 
 def kfold(n: int, k: int = 5, *, shuffle: bool = True, seed: int = 0) -> list[Fold]:
-    """k folds: rows (rng.permutation(n) if shuffle, else 0..n-1) cut by np.array_split into k
-    validation parts (the first n % k parts one longer, as scikit-learn); each fold's training
-    indices are the other parts concatenated in that same row order."""
+    """k folds: rows (np.random.default_rng(seed).permutation(n) if shuffle, else 0..n-1) cut
+    by np.array_split into k validation parts, in that order (the first n % k parts one longer,
+    as scikit-learn); each fold trains on the rows of the other parts (in any order)."""
     if not 2 <= k <= n:
         raise ValueError(f"need 2 <= k <= n, got k={k}, n={n}")
     # BEGIN SOLUTION: order the rows, array_split into k parts, fold i validates on part i
@@ -242,9 +231,10 @@ def kfold(n: int, k: int = 5, *, shuffle: bool = True, seed: int = 0) -> list[Fo
 
 def stratified_kfold(y: np.ndarray, k: int = 5, *, seed: int = 0) -> list[Fold]:
     """k folds in which every class keeps its share: a class with n_c rows puts floor(n_c / k)
-    or ceil(n_c / k) of them in each validation fold. Shuffle each class's rows with
-    np.random.default_rng(seed), line the classes up one after another and deal the rows to
-    folds 0, 1, ..., k-1, 0, 1, ... in turn (this also keeps fold sizes within one)."""
+    or ceil(n_c / k) of them in each validation fold. ONE generator for the call, rng =
+    np.random.default_rng(seed): for each class c in np.unique(y) order, rng.permutation of its
+    row indices; line these up one after another and deal the rows to folds 0, 1, ..., k-1,
+    0, 1, ... in turn (this also keeps fold sizes within one). Labels may be of any kind."""
     y = np.asarray(y)
     if not 2 <= k <= len(y):
         raise ValueError(f"need 2 <= k <= n, got k={k}, n={len(y)}")
@@ -340,9 +330,10 @@ def validation_curve(make_model: Callable[..., Any], name: str, values: Sequence
 def learning_curve(make_model: Callable[[], Any], X: np.ndarray, y: np.ndarray,
                    train_sizes: Sequence[int], folds: Sequence[Fold], scorer: Scorer, *,
                    seed: int = 0) -> CVResult:
-    """Per fold (tr, va), shuffle tr once (rng = np.random.default_rng(seed)); for each size m fit
-    on its first m rows -- a random subset of the TRAINING fold, nested as m grows -- and score
-    on those m rows and on ALL of va. Arrays (len(train_sizes), k); each m <= len(tr)."""
+    """ONE generator for the call, rng = np.random.default_rng(seed); fold by fold in order,
+    shuffle the training rows once, rng.permutation(tr). For each size m fit on the first m
+    shuffled rows -- a random subset of the TRAINING fold, nested as m grows -- and score on
+    those m rows and on ALL of va. Arrays (len(train_sizes), k); each m <= len(tr)."""
     if any(m > min(len(tr) for tr, _ in folds) for m in train_sizes):
         raise ValueError("a train size is larger than a training fold")
     # BEGIN SOLUTION: permute each training fold once; cross_validate on its first m rows

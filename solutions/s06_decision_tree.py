@@ -95,8 +95,9 @@ def best_split(X: np.ndarray, Y: np.ndarray, criterion: str = "gini",
     """The cut that minimises the weighted child impurity over all features and thresholds.
 
     Y (n, K) as in node_impurity. Cuts only between distinct sorted values, at their midpoint,
-    leaving >= min_samples_leaf rows on each side. Exact ties in impurity go to the smallest
-    left size, then the lowest feature index. None when no cut is allowed.
+    leaving >= min_samples_leaf rows on each side; `gain` is that cut's own gain. Exact ties in
+    impurity may go to any of the tied cuts (here: the smallest left size, then the lowest
+    feature index). None when no cut is allowed.
     """
     n = len(X)
     if n < 2:
@@ -111,10 +112,8 @@ def best_split(X: np.ndarray, Y: np.ndarray, criterion: str = "gini",
     right = Ys.sum(axis=0) - left                              # (n-1, d, K)
     n_left = np.arange(1, n, dtype=np.float64)[:, None, None]  # (n-1, 1, 1)
     n_right = n - n_left
-    if criterion == "mse":
-        sq_left = np.cumsum(Ys * Ys, axis=0)[:-1]
-        sq_right = (Ys * Ys).sum(axis=0) - sq_left
-        sse = sq_left - left**2 / n_left + sq_right - right**2 / n_right
+    if criterion == "mse":  # SSE_L + SSE_R = sum y^2 - S_L^2 / n_L - S_R^2 / n_R
+        sse = (Ys * Ys).sum(axis=0) - left**2 / n_left - right**2 / n_right
         child = sse.sum(axis=-1) / n                            # (n-1, d)
     else:
         imp = IMPURITY[criterion]
@@ -163,7 +162,7 @@ class DecisionTree:
         self.depth_ = max(self.depth_, depth)
         # BEGIN SOLUTION: stop (leaf) or split: record feature/threshold, grow left then right
         if ((self.max_depth is not None and depth >= self.max_depth)
-                or len(X) < max(self.min_samples_split, 2 * self.min_samples_leaf)
+                or len(X) < self.min_samples_split
                 or node_impurity(Y, self.criterion) <= 1e-12):
             return node
         split = best_split(X, Y, self.criterion, self.min_samples_leaf)

@@ -23,6 +23,11 @@ The math (labels y_i in {-1, +1})
     Pegasos (Shalev-Shwartz et al. 2007): at update t, step eta_t = 1 / (lam t) on a mini-batch,
     then project w onto the ball ||w|| <= 1 / sqrt(lam) that holds the optimum. The error
     shrinks like 1 / (lam T) after T updates: a tiny lam (weak regularisation) needs many epochs.
+    The bias pays for being unregularised: nothing pulls it towards its optimum but the hinge,
+    and its steps 1 / (lam t) shrink fast, so when the data sits far from the origin (b must
+    travel far) Pegasos converges very slowly: 50 epochs on blobs shifted by +5 reach 0.85
+    training accuracy where the centred blobs reach 0.935 (the lab measures it). Centre or
+    standardise the features first; keep b out of the penalty all the same, as above.
     scikit-learn writes the same problem as C sum_i hinge_i + 1/2 ||w||^2, i.e. C = 1 / (lam n).
 
     Dual (with C): maximise sum_i a_i - 1/2 sum_ij a_i a_j y_i y_j K(x_i, x_j)
@@ -90,6 +95,9 @@ def hinge_subgradient(w: np.ndarray, b: float, X: np.ndarray, y: np.ndarray,
 class LinearSVM:
     """Pegasos: mini-batch subgradient steps eta_t = 1/(lam t), then project ||w|| <= 1/sqrt(lam).
 
+    rng = default_rng(seed), one for the fit. Each epoch: order = rng.permutation(n), batches
+    order[start:start + batch_size] (the last may be shorter); t = 1, 2, ... counts every update
+    of the fit; w, b -= eta_t * hinge_subgradient on the batch, then w (not b) is projected.
     After ``fit``: ``coef_`` (d,), ``intercept_`` (float), ``classes_`` (2,), and
     ``objective_history_`` (J on the whole training set after each epoch).
     """

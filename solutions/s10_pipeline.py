@@ -8,16 +8,14 @@ You build
     cross_val_score, end_to_end_report   k-fold CV of a whole pipeline, and a held-out test report
 Given: accuracy, kfold_indices, Ridge and RidgeClassifier (the model at the end), format_report.
 
-How it differs from the previous steps
-    Until now each step fitted one model to ready-made features. Real data needs preparation --
-    scaling, encoding categories, binning -- and every preparation step has parameters learned
-    from data (a mean, a category list, quantile edges). Those parameters are part of the
-    model: they must be learned on training rows only and then frozen. A Pipeline makes this
-    automatic, so that cross-validation refits the whole chain inside every fold.
+Why: every preparation step (scaling, encoding, binning) learns parameters from data -- a
+mean, a category list, quantile edges -- that belong to the model: learned on training rows
+only, then frozen. A Pipeline makes that automatic, so CV refits the whole chain in every fold.
 
 The contract
-    transformer.fit(X, y=None) -> self learns state; transformer.transform(X) applies it and
-    never learns. fit_transform(X) = fit(X).transform(X) on the same rows.
+    transformer.fit(X, y=None) learns state and returns self; transformer.transform(X) applies
+    it, never learns, and returns a NumPy array (n, columns). fit_transform(X) =
+    fit(X).transform(X) on the same rows. A model's fit also returns self.
     Pipeline([(name, step), ..., (name, model)]).fit(X, y): for every step but the last,
     Xt = step.fit(Xt, y).transform(Xt); then model.fit(Xt, y). predict(X) only transforms.
 
@@ -28,20 +26,12 @@ The pieces
     order. A category never seen in training is an explicit decision: "error" raises a
     ValueError naming the column and value; "ignore" encodes it as all zeros.
     QuantileBinner: per column, n_bins - 1 inner edges at the training quantiles
-    (np.quantile, linear interpolation); bin(x) = number of inner edges <= x, in 0..n_bins-1.
-    Binning then one-hot encoding lets a linear model fit a non-monotone effect (risk high at
-    both ends of an age range, say).
-    Baselines: predict the most frequent training class (ties: the smallest label), or the
-    training mean. A model that does not beat them has learned nothing useful.
-
-Leakage
-    Fitting a scaler, an encoder, a binner or a feature selector on all rows before splitting
-    lets validation / test rows shape the features: the score is optimistic and does not
-    describe deployment. With pure-noise features and feature selection outside the CV loop,
-    "accuracy" well above chance appears from nothing (the lab shows it).
-
-Shapes
-    X: (n, d) array, numeric or object (mixed strings and numbers); y: (n,).
+    (np.quantile, linear interpolation); bin(x) = number of inner edges <= x, in 0..n_bins-1
+    (then one-hot, a linear model can fit a non-monotone effect: the lab does).
+    Baselines: the most frequent training class (ties: the smallest label), or the mean.
+Leakage: any of these fitted on all rows before splitting lets validation / test rows shape
+the features, and the score is optimistic (the lab measures it).
+Shapes: X (n, d) array, numeric or object (mixed strings and numbers); y (n,).
 
 You should be able to explain
     - why every learned preprocessing statistic belongs inside the cross-validation loop;
@@ -105,7 +95,12 @@ class RidgeClassifier:
 
 class _Transformer:
     def fit_transform(self, X: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
-        return self.fit(X, y).transform(X)
+        """fit then transform the same rows (given; says so when fit forgets `return self`)."""
+        fitted = self.fit(X, y)
+        if fitted is not self:
+            raise TypeError(f"{type(self).__name__}.fit returned {type(fitted).__name__}, "
+                            "not the transformer: end fit with `return self`")
+        return self.transform(X)
 
 
 class StandardScaler(_Transformer):

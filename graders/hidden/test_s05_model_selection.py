@@ -189,3 +189,80 @@ def test_learning_curve_validation_improves_with_data(impl):
     assert gap[0] > gap[2] + 0.05 and gap[0] > 0.1, (
         f"the train - validation gap should be large with 10 rows (variance) and shrink with "
         f"90; got gaps {np.round(gap, 3)}: score each model on its own training rows too")
+
+
+@pytest.mark.points(1)
+def test_ridge_and_lasso_on_data_far_from_the_origin(impl, rng):
+    X = rng.normal(size=(50, 3)) * np.array([1.0, 3.0, 0.5]) + np.array([200.0, -80.0, 35.0])
+    y = X @ np.array([1.5, -0.5, 2.0]) + rng.normal(0, 0.3, size=50) + 1e3
+    for alpha in (0.1, 25.0):
+        # a 3x3 solve on centred data: agreement to ~1e-10 relative
+        assert_close(impl.Ridge(alpha).fit(X, y).coef_, Ridge(alpha=alpha).fit(X, y).coef_,
+                     f"Ridge({alpha}).coef_ on columns with means 200, -80, 35", rtol=1e-8,
+                     atol=1e-9)
+        assert_close(impl.Ridge(alpha).fit(X, y).intercept_, Ridge(alpha=alpha).fit(X, y)
+                     .intercept_, f"Ridge({alpha}).intercept_ far from the origin: centre X "
+                     "as well as y", rtol=1e-9, atol=1e-6)
+    ours = impl.Lasso(0.2).fit(X, y)
+    ref = Lasso(alpha=0.2, tol=1e-14, max_iter=100_000).fit(X, y)
+    # the same unique optimum, reached by coordinate descent to tol 1e-10
+    assert_close(ours.coef_, ref.coef_, "Lasso(0.2).coef_ far from the origin", rtol=1e-6,
+                 atol=1e-7)
+    assert_close(ours.intercept_, ref.intercept_, "Lasso(0.2).intercept_ far from the origin",
+                 rtol=1e-8, atol=1e-5)
+    assert_close(ours.predict(X[:4]), ref.predict(X[:4]), "Lasso.predict", rtol=1e-8, atol=1e-5)
+
+
+@pytest.mark.points(1)
+def test_soft_threshold_on_scalars_and_at_the_threshold(impl):
+    for z, t, expected in ((2.5, 2.5, 0.0), (-2.5, 2.5, 0.0), (-4.0, 1.5, -2.5), (0.0, 0.0, 0.0),
+                           (3.0, 0.0, 3.0)):
+        got = float(np.asarray(impl.soft_threshold(z, t)))
+        assert got == expected, (
+            f"soft_threshold({z}, {t}) = {got}, expected {expected}: exactly 0 when |z| <= t, "
+            "otherwise shrink |z| by t and keep the sign")
+
+
+@pytest.mark.points(1)
+def test_select_k_best_support_is_sorted_and_transform_keeps_it(impl, rng):
+    X = rng.normal(size=(80, 9)) + 30.0  # far from the origin: correlation must centre
+    y = 5 * X[:, 7] - 3.5 * X[:, 1] + 3 * X[:, 4] + rng.normal(0, 0.3, size=80)
+    X *= np.array([1.0, 1e-3, 5.0, 1e3, 0.02, 1.0, 40.0, 1e-2, 1.0])  # correlation ignores scale
+    sel = impl.SelectKBest(3).fit(X, y)
+    support = np.asarray(sel.support_)
+    assert support.tolist() == [1, 4, 7], (
+        f"SelectKBest(3).support_ is {support.tolist()}: keep the 3 columns with the largest "
+        "|Pearson correlation| (centre X and y first), listed in ascending column order")
+    assert np.array_equal(sel.transform(X[:5]), X[:5, [1, 4, 7]]), (
+        "SelectKBest.transform must return the kept columns, in support_ order")
+    one = impl.SelectKBest(1).fit(X, y)
+    assert np.asarray(one.support_).tolist() == [7], "SelectKBest(1) keeps the single best column"
+
+
+@pytest.mark.points(1)
+def test_pipeline_fit_chains_every_transformer_and_returns_itself(impl, rng):
+    x = rng.uniform(1.0, 3.0, size=(25, 2))
+    y = x[:, 0] ** 2 - x[:, 1] + rng.normal(0, 0.01, size=25)
+    pipe = impl.Pipeline([impl.PolynomialFeatures(2), impl.Standardizer(), impl.SelectKBest(3)],
+                         impl.Ridge(1e-3))
+    assert pipe.fit(x, y) is pipe, "Pipeline.fit must return the pipeline itself (self)"
+    ref = make_pipeline(PolynomialFeatures(2, include_bias=False), StandardScaler(),
+                        SelectKBest(f_regression, k=3), Ridge(alpha=1e-3)).fit(x, y)
+    new = rng.uniform(0.0, 4.0, size=(6, 2))
+    # the same chain of float64 transformations and a small linear solve
+    assert_close(pipe.predict(new), ref.predict(new), "Pipeline(poly, standardise, select 3, "
+                 "ridge).predict vs the same sklearn pipeline: each transformer is fitted on "
+                 "the previous one's output, with y", rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.points(1)
+def test_lasso_stops_when_the_largest_step_equals_tol(impl, rng):
+    X = rng.normal(size=(20, 3))
+    y = rng.normal(size=20)
+    # far above alpha_max every update is exactly 0: the first sweep moves nothing (step 0)
+    model = impl.Lasso(1e3, tol=0.0, max_iter=50).fit(X, y)
+    assert model.n_iter_ == 1, (
+        f"Lasso(tol=0) above alpha_max made {model.n_iter_} sweeps; the first sweep moves no "
+        "coefficient (largest step exactly 0 <= tol), so it must stop after 1: stop when no "
+        "coefficient moved by MORE than tol")
+    assert np.all(model.coef_ == 0)

@@ -69,6 +69,39 @@ def test_best_split_matches_brute_force_on_tied_data(impl, seed, n, d, n_values,
     values = np.unique(X[:, split.feature])
     assert values.min() <= split.threshold < values.max(), (
         "the threshold must separate some of the feature's observed values")
+    left = X[:, split.feature] <= split.threshold
+    assert min(left.sum(), (~left).sum()) >= min_leaf, "the cut breaks min_samples_leaf"
+    child = (left.sum() * _gini(np.bincount(y[left], minlength=3) / left.sum())
+             + (~left).sum() * _gini(np.bincount(y[~left], minlength=3) / (~left).sum())) / n
+    assert_close(_gini(np.bincount(y, minlength=3) / n) - child, split.gain,
+                 "the gain of the returned (feature, threshold) recomputed from the rows it "
+                 "sends left and right: the cut returned must be the cut whose gain is "
+                 "reported (any of several tied cuts is fine)", rtol=1e-9, atol=1e-12)
+
+
+def _sse(Y):
+    return float(((Y - Y.mean(0)) ** 2).sum())
+
+
+@pytest.mark.points(1)
+def test_mse_split_of_several_targets_matches_brute_force(impl, rng):
+    X = np.round(rng.normal(size=(30, 2)), 1) + 500.0  # ties, far from the origin
+    Y = np.column_stack([X[:, 0] > 500, X[:, 1] ** 2]) + rng.normal(0, 0.1, size=(30, 2))
+    best = -np.inf
+    for j in range(2):
+        values = np.unique(X[:, j])
+        for t in (values[:-1] + values[1:]) / 2:
+            left = X[:, j] <= t
+            if min(left.sum(), (~left).sum()) >= 3:
+                best = max(best, (_sse(Y) - _sse(Y[left]) - _sse(Y[~left])) / 30)
+    split = impl.best_split(X, Y, "".join(["m", "s", "e"]), min_samples_leaf=3)
+    # sums of squares of 30 numbers in float64
+    assert_close(split.gain, best, "best_split(criterion='mse') on 2 target columns: the "
+                 "decrease of the summed variance vs brute force", rtol=1e-7, atol=1e-9)
+    left = X[:, split.feature] <= split.threshold
+    assert_close((_sse(Y) - _sse(Y[left]) - _sse(Y[~left])) / 30, split.gain,
+                 "the mse gain of the returned cut, recomputed from its rows", rtol=1e-7,
+                 atol=1e-9)
 
 
 @pytest.mark.points(2)

@@ -117,3 +117,23 @@ def test_shrinkage_slows_the_first_stages(impl, rng):
     first = slow.init_ + 0.1 * slow.trees_[0].predict(X)[:, 0]
     assert_close(next(iter(slow.staged_predict(X))), first, "the first stage: init_ + "
                  "learning_rate * tree_1(X)", rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_staged_predictions_can_be_kept(impl, rng):
+    X = rng.normal(size=(60, 2))
+    y = X[:, 0] ** 2 + rng.normal(0, 0.1, size=60)
+    model = impl.GradientBoostingRegressor(n_estimators=4, learning_rate=0.3, max_depth=2).fit(X, y)
+    stages = list(model.staged_predict(X[:10]))
+    assert len(stages) == 4, f"staged_predict should yield 4 stages, got {len(stages)}"
+    F = np.full(10, y.mean())
+    for m, (stage, tree) in enumerate(zip(stages, model.trees_, strict=True)):
+        F = F + 0.3 * tree.predict(X[:10])[:, 0]
+        assert_close(stage, F, f"stage {m + 1} of list(staged_predict(X)): each yielded array "
+                     "must keep its own values (yield a new array, do not update one in place "
+                     "after yielding it)", rtol=1e-12, atol=1e-12)
+    assert_close(model.predict(X[:10]), F, "predict (the last stage)", rtol=1e-12, atol=1e-12)
+    loss = [np.mean((y - (y.mean() + 0.3 * sum(t.predict(X)[:, 0] for t in model.trees_[:m])))
+                    ** 2) for m in range(1, 5)]
+    assert_close(model.train_loss_, loss, "train_loss_[m-1]: the training MSE AFTER stage m",
+                 rtol=1e-10, atol=1e-12)

@@ -87,9 +87,9 @@ def test_poly_kernel_svm_solves_xor(impl):
     g = np.random.default_rng(11)
     X = g.uniform(-1, 1, size=(160, 2))
     y = (X[:, 0] * X[:, 1] > 0).astype(int)
-    svm = impl.KernelSVM(C=10.0, kernel="poly", degree=2, gamma=1.0, coef0=1.0).fit(X[:120],
+    svm = impl.KernelSVM(C=10.0, kernel="poly", degree=2, gamma=1.0, coef0=2.0).fit(X[:120],
                                                                                  y[:120])
-    ref = SVC(C=10.0, kernel="poly", degree=2, gamma=1.0, coef0=1.0).fit(X[:120], y[:120])
+    ref = SVC(C=10.0, kernel="poly", degree=2, gamma=1.0, coef0=2.0).fit(X[:120], y[:120])
     acc = float((svm.predict(X[120:]) == y[120:]).mean())
     assert acc >= max(0.9, ref.score(X[120:], y[120:]) - 0.02), (
         f"a degree-2 polynomial kernel contains x1*x2, so it solves XOR; accuracy {acc:.3f}")
@@ -116,3 +116,74 @@ def test_bias_is_not_regularised(impl):
         f"grad_b = {grad_b}; the bias gradient is -(1/n) sum over active samples of y_i, "
         "with no regularisation term")
     assert_close(grad_w, np.array([-(-0.0 - 0.1) / 4]), "grad_w", rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_smo_and_kernel_svm_honour_max_iter_and_tol(impl):
+    X, y = make_moons(60, noise=0.3, random_state=6)
+    s = np.where(y == 1, 1.0, -1.0)
+    K = sk_rbf(X, X, gamma=1.0)
+    alpha, b, n_iter = impl.smo(K, s, 1.0, tol=1e-6, max_iter=5)
+    assert n_iter == 5, f"smo(max_iter=5) far from convergence should stop after 5 pair updates, "\
+        f"reported {n_iter}"
+    assert abs(alpha @ s) < 1e-12 and alpha.min() >= 0 and alpha.max() <= 1.0, (
+        "after 5 SMO steps alpha must still lie in the box with sum alpha_i y_i = 0")
+    assert np.count_nonzero(alpha) <= 10, (
+        f"5 pair updates can make at most 10 multipliers non-zero, got {np.count_nonzero(alpha)}")
+    svm = impl.KernelSVM(C=1.0, gamma=1.0, max_iter=5, tol=1e-6).fit(X, y)
+    assert svm.n_iter_ == 5, f"KernelSVM(max_iter=5).n_iter_ is {svm.n_iter_}: pass max_iter on"
+    assert_close(svm.alpha_, alpha, "KernelSVM(max_iter=5).alpha_ vs smo(K, y, C, tol, max_iter)",
+                 rtol=1e-12, atol=1e-12)
+    loose = impl.KernelSVM(C=1.0, gamma=1.0, tol=0.5).fit(X, y).n_iter_
+    tight = impl.KernelSVM(C=1.0, gamma=1.0, tol=1e-4).fit(X, y).n_iter_
+    assert loose < tight, f"tol=0.5 took {loose} iterations, tol=1e-4 {tight}: pass tol on to smo"
+
+
+@pytest.mark.points(1)
+def test_duplicate_rows_and_integer_labels(impl):
+    X = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [3.0, 3.0], [3.0, 3.0], [4.0, 4.0]])
+    y = np.array([5, 5, 5, 9, 9, 9], dtype=np.int32)
+    svm = impl.KernelSVM(C=10.0, kernel="linear").fit(X, y)
+    ref = SVC(C=10.0, kernel="linear").fit(X, y)
+    assert np.all(np.isfinite(svm.alpha_)), "duplicate rows (K_ii + K_jj - 2 K_ij = 0) made NaN"
+    assert svm.predict(X).tolist() == y.tolist(), "the two groups are separable"
+    # the same separable dual to tol 1e-3
+    assert_close(svm.decision_function(X), ref.decision_function(X), "decision_function with "
+                 "duplicate rows vs SVC", atol=2e-2)
+    assert svm.classes_.tolist() == [5, 9], "classes_ are the two sorted labels"
+
+
+@pytest.mark.points(1)
+def test_intercept_when_no_multiplier_is_free(impl):
+    X, y = make_moons(80, noise=0.4, random_state=8)
+    svm = impl.KernelSVM(C=1e-3, gamma=1.0).fit(X, y)  # a tiny C: every alpha is 0 or C
+    ref = SVC(C=1e-3, gamma=1.0).fit(X, y)
+    free = (svm.alpha_ > 0) & (svm.alpha_ < 1e-3)
+    assert not free.any(), "with C = 1e-3 on overlapping moons every multiplier sits at a bound"
+    # no free support vector: b is the midpoint of the feasible interval, as libsvm
+    assert_close(svm.intercept_, ref.intercept_[0], "intercept_ when no 0 < alpha < C exists: "
+                 "b = -(F_up + F_low) / 2 over the last maximal violating pair", atol=2e-3)
+    assert_close(svm.decision_function(X), ref.decision_function(X), "decision_function with "
+                 "C = 1e-3", atol=2e-3)
+
+
+@pytest.mark.points(1)
+def test_one_smo_step_solves_two_points(impl):
+    K = np.array([[1.0, 0.9], [0.9, 1.0]])  # ||phi(x1) - phi(x2)||^2 = 2 - 2 * 0.9 = 0.2
+    y = np.array([1.0, -1.0])
+    for C, expected in ((100.0, 10.0), (4.0, 4.0)):
+        alpha, b, n_iter = impl.smo(K, y, C, tol=1e-9, max_iter=1)
+        # the hard-margin answer 2 / 0.2 = 10, or the box edge C when that is smaller
+        assert_close(alpha, [expected, expected], f"smo on two points with K12 = 0.9, C = {C}, "
+                     "after ONE pair update: a_j = clip(a_j - y_j (F_i - F_j) / eta, L, H) with "
+                     "eta = 2 K_ij - K_ii - K_jj solves a two-point problem in one step",
+                     rtol=1e-9, atol=1e-12)
+        f = K @ (alpha * y) + b
+        if C > expected:  # both multipliers free: both points sit on the margin
+            assert_close(y * f, [1.0, 1.0], "y f on the two support vectors (b from the free "
+                         "ones)", rtol=1e-9, atol=1e-9)
+    alpha, b, n_iter = impl.smo(K, y, 100.0, tol=1e-9)
+    # counting the final check or not is the learner's choice: 1 update, maybe 1 more pass
+    assert n_iter in (1, 2) and np.allclose(alpha, 10.0), (
+        f"one pair update solves two points, after which no violating pair is left: expected "
+        f"alpha 10 after 1 update (n_iter 1 or 2), got alpha {alpha} after n_iter {n_iter}")

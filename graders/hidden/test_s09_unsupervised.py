@@ -121,3 +121,38 @@ def test_full_pca_is_a_rotation(impl, rng):
                  "inverse_transform(transform(X)) with every component kept", atol=1e-9)
     assert_close(pca.explained_variance_.sum(), X.var(axis=0, ddof=1).sum(),
                  "total explained variance vs the sum of feature variances (ddof=1)", rtol=1e-9)
+
+
+@pytest.mark.points(1)
+def test_kmeans_plus_plus_on_identical_rows(impl):
+    X = np.full((6, 2), 3.5)
+    centres = impl.kmeans_plus_plus(X, 3, np.random.default_rng(0))
+    check_shape(centres, (3, 2), "kmeans_plus_plus on 6 identical rows, k=3")
+    assert np.all(centres == 3.5), (
+        "all rows are equal, so every D^2 is 0 and D^2 / sum D^2 is 0 / 0: pick any row (e.g. "
+        "uniformly) instead of sampling with NaN probabilities")
+
+
+@pytest.mark.points(1)
+def test_empty_clusters_take_the_farthest_rows_in_order(impl):
+    X = np.array([[0.0], [1.0], [2.0], [10.0], [30.0], [45.0]])
+    centres = np.array([[1.0], [100.0], [200.0], [40.0]])
+    labels = np.array([0, 0, 0, 0, 3, 3])  # clusters 1 and 2 are empty
+    new = impl.update_centres(X, labels, centres)
+    assert_close(new, [[3.25], [30.0], [10.0], [37.5]], "update_centres with two empty "
+                 "clusters: the first empty cluster takes the row farthest from its own "
+                 "centre, the next empty one the next farthest", atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_kmeans_seed_drives_kmeans_plus_plus(impl):
+    X = np.random.default_rng(2).normal(size=(60, 2)) * 3
+    for seed in (0, 5):
+        km = impl.KMeans(n_clusters=3, seed=seed, max_iter=1).fit(X)
+        ref = impl.KMeans(n_clusters=3, max_iter=1,
+                          init=impl.kmeans_plus_plus(X, 3, np.random.default_rng(seed))).fit(X)
+        assert np.array_equal(km.cluster_centers_, ref.cluster_centers_), (
+            f"KMeans(seed={seed}) should start from kmeans_plus_plus(X, k, default_rng(seed))")
+    pca = impl.PCA(n_components=2).fit(X)
+    assert_close(impl.PCA(n_components=2).fit_transform(X), pca.transform(X),
+                 "PCA.fit_transform(X) = fit(X).transform(X)", rtol=1e-12, atol=1e-12)

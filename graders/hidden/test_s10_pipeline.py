@@ -140,3 +140,30 @@ def test_column_transformer_keeps_the_listed_order_and_drops_the_rest(impl, rng)
     # float64 arithmetic on the same formula
     assert_close(out, expected, "ColumnTransformer output: blocks in the listed order, "
                  "unlisted column 2 dropped", rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_column_transformer_passes_y_and_string_majority_ties(impl, rng):
+    Spy = _make_spy()
+    X = np.column_stack([np.arange(12), rng.normal(size=(12, 2))])
+    y = rng.integers(0, 2, 12)
+    ct = impl.ColumnTransformer([("spy", Spy(), [0, 1])])
+    assert ct.fit(X, y) is ct, "ColumnTransformer.fit must return self"
+    got = [labels for event, _, _, labels in Spy.log if event == "fit"]
+    assert len(got) == 1 and got[0] is not None and np.array_equal(got[0], y), (
+        "ColumnTransformer.fit should call transformer.fit(X[:, cols], y): pass the labels on")
+    labels = np.array(["pear", "fig", "pear", "fig", "kiwi"])
+    pred = impl.MajorityClassifier().fit(np.zeros((5, 1)), labels).predict(np.zeros((2, 1)))
+    assert pred.tolist() == ["fig", "fig"], (
+        f"'pear' and 'fig' tie for the most frequent label; the smallest ('fig') wins, got "
+        f"{pred.tolist()}")
+
+
+@pytest.mark.points(1)
+def test_one_hot_error_names_the_column(impl):
+    enc = impl.OneHotEncoder().fit(np.array([["tea", "s"], ["milk", "m"]], dtype=object))
+    with pytest.raises(ValueError, match="1"):
+        enc.transform(np.array([["tea", "xl"]], dtype=object))
+    ignore = impl.OneHotEncoder(handle_unknown="ignore").fit(np.array([[3], [1]], dtype=np.int32))
+    assert ignore.transform(np.array([[1], [2], [3]], dtype=np.int32)).tolist() == [
+        [1.0, 0.0], [0.0, 0.0], [0.0, 1.0]], "int32 categories with an unseen 2 (all zeros)"

@@ -1,7 +1,18 @@
 # %% [markdown]
 # # s05 · Model selection lab: bias, variance, and an honest search
 #
-# This lab runs **your** `exercises/s05_model_selection.py`. You will
+# This lab runs **your** `exercises/s05_model_selection.py`.
+#
+# s01 fitted one model. Here we choose between models -- a polynomial degree, a penalty alpha --
+# and the only honest judge is data the candidate never trained on. k-fold CV reuses every row
+# for validation once, so its estimate varies less than one split's. Picking the best of many CV
+# scores uses the validation data up (the winner's score is optimistic): keep a test set the
+# search never sees. Bias-variance: training error falls with capacity, validation error is
+# U-shaped, and its minimum is what a search finds. And a scaler or a feature selector *learns*
+# from data: selecting the 10 features most correlated with y on all rows, then
+# cross-validating, scores well on pure noise (section 5).
+#
+# You will
 #
 # 1. draw a validation curve over the polynomial degree (and over ridge's alpha),
 # 2. draw learning curves for a too-simple and a too-flexible model,
@@ -90,21 +101,25 @@ plt.show()
 # Features enter one at a time; ridge would shrink all of them smoothly and zero none.
 
 # %%
-Xd, yd = load_diabetes(return_X_y=True)
+diabetes = load_diabetes()
+Xd, yd, names = diabetes.data, diabetes.target, diabetes.feature_names
 Zd = ms.Standardizer().fit(Xd).transform(Xd)
 alpha_max = np.max(np.abs((Zd - Zd.mean(0)).T @ (yd - yd.mean()))) / len(yd)
 path_alphas = alpha_max * np.logspace(0, -3, 40)
 coefs = np.array([ms.Lasso(a).fit(Zd, yd).coef_ for a in path_alphas])  # (40, 10)
-fig, ax = plt.subplots(figsize=(6, 4))
-ax.plot(path_alphas, coefs)
+fig, ax = plt.subplots(figsize=(7, 4))
+for j, name in enumerate(names):  # one labelled line per feature
+    ax.plot(path_alphas, coefs[:, j], label=name, color=plt.cm.tab10(j))
+ax.legend(title="feature", fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
 ax.set_xscale("log")
 ax.invert_xaxis()
 ax.set_xlabel("alpha (decreasing ->)")
 ax.set_ylabel("coefficient")
 ax.set_title("lasso path, diabetes (standardised)")
+fig.tight_layout()
 run.figure(fig, "lasso_path")
 entry = [int(np.argmax(coefs[:, j] != 0)) for j in range(coefs.shape[1])]
-print("order in which features enter:", np.argsort(entry, kind="stable").tolist())
+print("order in which features enter:", [names[j] for j in np.argsort(entry, kind="stable")])
 run.metric("nonzero_at_alpha_max_over_10", np.count_nonzero(coefs[np.argmin(
     np.abs(path_alphas - alpha_max / 10))]))
 plt.show()

@@ -3,7 +3,8 @@
 #
 # This lab runs **your** `exercises/s08_svm.py`. You will
 #
-# 1. watch Pegasos drive the primal objective down to the optimum,
+# 1. watch Pegasos drive the primal objective down to the optimum, and stall when the data
+#    sits far from the origin (the unregularised bias),
 # 2. draw a maximum-margin boundary with its margins and support vectors,
 # 3. see the kernel trick separate two circles that no line can,
 # 4. sweep C and watch the margin, the support vectors and the accuracy move,
@@ -67,6 +68,25 @@ run.metric("pegasos_gap", peg.objective_history_[-1] / opt - 1)
 print(f"Pegasos objective {peg.objective_history_[-1]:.4f}, optimum {opt:.4f}, "
       f"{len(exact.support_)} support vectors of {len(y)} samples")
 plt.show()
+
+# %% [markdown]
+# ## 1b. The unregularised bias, far from the origin
+# The same blobs moved by +5 and +10 in both coordinates. The optimum just moves with them (b
+# absorbs the shift), but Pegasos' b has no penalty pulling it anywhere and its steps 1/(lam t)
+# shrink fast, so it cannot travel that far: the objective stalls well above the optimum.
+# Centring the features first (subtract the training mean) gives back the original problem.
+
+# %%
+for shift in (5.0, 10.0):
+    Xs = X + shift
+    raw = svm.LinearSVM(lam=lam, n_epochs=50, batch_size=16, seed=0).fit(Xs, y)
+    centred = svm.LinearSVM(lam=lam, n_epochs=50, batch_size=16, seed=0).fit(Xs - Xs.mean(0), y)
+    acc_raw = float(np.mean(raw.predict(Xs) == y))
+    acc_centred = float(np.mean(centred.predict(Xs - Xs.mean(0)) == y))
+    run.metric(f"shift{shift:g}_train_acc_raw", acc_raw)
+    run.metric(f"shift{shift:g}_train_acc_centred", acc_centred)
+    print(f"shift +{shift:g}: training accuracy {acc_raw:.3f} raw, {acc_centred:.3f} centred; "
+          f"J {raw.objective_history_[-1]:.3f} vs {centred.objective_history_[-1]:.3f}")
 
 # %% [markdown]
 # ## 2. The kernel trick: circles

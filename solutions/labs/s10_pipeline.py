@@ -1,7 +1,16 @@
 # %% [markdown]
 # # s10 · Pipeline lab: an end-to-end run, a leak you can measure, features that matter
 #
-# This lab runs **your** `exercises/s10_pipeline.py`. You will
+# This lab runs **your** `exercises/s10_pipeline.py`.
+#
+# Until now each step fitted one model to ready-made features. Real data needs preparation --
+# scaling, encoding categories, binning -- and every preparation step has parameters learned
+# from data. Fitting any of them on all rows before splitting lets the validation / test rows
+# shape the features: the score is optimistic and does not describe deployment. With
+# pure-noise features and feature selection outside the CV loop, "accuracy" well above chance
+# appears from nothing (section 2).
+#
+# You will
 #
 # 1. run a complete, leak-free pipeline on the wine data set: CV, a baseline, a held-out test,
 #    a confusion matrix and a report;
