@@ -160,3 +160,81 @@ def test_mlp_and_train_step_overfit_a_tiny_batch(impl):
     batch = (torch.randn(8, 8), torch.tensor([0, 1, 2, 3, 3, 2, 1, 0]))
     overfit_tiny_batch(lambda: impl.train_step(model, batch, opt, LOSS), steps=150,
                        target=0.05, what="MLP([8, 32, 4]) trained with train_step and Adam")
+
+
+@pytest.mark.points(1)
+def test_evaluate_leaves_an_eval_mode_model_in_eval_mode(impl):
+    model = nn.Sequential(nn.Linear(4, 6), nn.Dropout(0.5), nn.Linear(6, 2))
+    model.eval()
+    X, y = torch.randn(9, 4), torch.tensor([0, 1] * 4 + [0])
+    impl.evaluate(model, DataLoader(TensorDataset(X, y), batch_size=4), LOSS)
+    assert not model.training and not any(m.training for m in model.modules()), (
+        "evaluate was called on a model already in eval mode and left it in train mode: "
+        "remember model.training before model.eval() and restore exactly that afterwards "
+        "(model.train(was_training)), not always model.train()")
+
+
+class _DeviceSpy(nn.Module):
+    """Records the device of every input; its output depends on a parameter kept outside the
+    module (on the CPU), so moving the module to another device changes nothing."""
+
+    def __init__(self, weight):
+        super().__init__()
+        self.weight, self.seen = [weight], []
+
+    def forward(self, x):
+        self.seen.append(x.device.type)
+        return self.weight[0].expand(x.shape[0], 2)
+
+
+@pytest.mark.points(1)
+def test_train_step_and_evaluate_move_the_batch_to_the_device(impl):
+    weight = nn.Parameter(torch.tensor([0.5, -1.0]))
+    model, opt = _DeviceSpy(weight), torch.optim.SGD([weight], lr=0.1)
+    seen_y = []
+
+    def loss_fn(out, y):
+        seen_y.append(y.device.type)
+        return (out ** 2).mean()
+
+    X, y = torch.randn(6, 3), torch.randn(6)
+    impl.train_step(model, (X, y), opt, loss_fn, device="meta")
+    impl.evaluate(model, DataLoader(TensorDataset(X, y), batch_size=4), loss_fn, device="meta")
+    assert model.seen == ["meta"] * 3 and seen_y == ["meta"] * 3, (
+        f"with device='meta', train_step (1 batch) and evaluate (2 batches) should move every "
+        f"x and y to that device before using them (x.to(device), y.to(device)); the model saw "
+        f"x on {model.seen} and the loss saw y on {seen_y}")
+
+
+@pytest.mark.points(1)
+def test_array_dataset_converts_other_dtypes(impl):
+    X32 = np.arange(12, dtype=np.float32).reshape(4, 3) / 7
+    cases = {"int32 labels": np.array([1, 0, 2, 1], dtype=np.int32),
+             "uint8 labels": np.array([1, 0, 2, 1], dtype=np.uint8),
+             "float64 targets": np.array([0.5, 1.0, -2.0, 3.0])}
+    for name, y in cases.items():
+        ds = impl.ArrayDataset(X32, y)
+        x1, y1 = ds[1]
+        want = torch.float32 if y.dtype.kind == "f" else torch.int64
+        assert x1.dtype == torch.float32 and y1.dtype == want, (
+            f"ArrayDataset(float32 X, {name}): items should be (float32, {want}) -- any "
+            f"integer dtype becomes int64 class indices, real values float32; got "
+            f"({x1.dtype}, {y1.dtype})")
+        assert torch.equal(x1, torch.from_numpy(X32[1])) and float(y1) == float(y[1]), (
+            f"ArrayDataset(float32 X, {name})[1] changed the values")
+
+
+@pytest.mark.points(1)
+def test_make_loader_order_is_the_documented_generator_draw(impl):
+    ds = TensorDataset(torch.zeros(23, 1), torch.arange(23))
+    for seed in (0, 11):
+        ours = impl.make_loader(ds, 5, shuffle=True, seed=seed)
+        ref = DataLoader(ds, batch_size=5, shuffle=True,
+                         generator=torch.Generator().manual_seed(seed))
+        for epoch in range(2):
+            got = [yb.tolist() for _, yb in ours]
+            want = [yb.tolist() for _, yb in ref]
+            assert got == want, (
+                f"make_loader(shuffle=True, seed={seed}), epoch {epoch}: the batches should "
+                f"be those of DataLoader(..., shuffle=True, generator=torch.Generator()"
+                f".manual_seed(seed)); got {got[:2]}..., expected {want[:2]}...")
