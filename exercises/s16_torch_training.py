@@ -82,13 +82,17 @@ class MLP(nn.Module):
 
 def train_step(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer,
                loss_fn: Callable, device: str | torch.device = "cpu") -> float:
-    """One update on (x, y): train mode, zero the grads, forward, loss, backward, step -> loss."""
+    """One update on (x, y) moved to device: train mode, zero the grads (set to None, as
+    optimizer.zero_grad() does: a parameter the loss does not reach is then not stepped),
+    forward, loss, backward, step; returns the loss as a float."""
     raise NotImplementedError("s16 torch training: move the batch to device, then the five lines of a training step")
 
 
 def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable,
              device: str | torch.device = "cpu") -> dict[str, float]:
-    """{"loss": per-sample mean, "accuracy" (integer labels only)} in eval mode under no_grad.
+    """{"loss": per-sample mean, "accuracy"} in eval mode under no_grad, batches moved to device.
+
+    "accuracy" (integer labels only) is the share of (B, C) logits whose argmax is the label.
 
     ``loss_fn`` averages over its batch. The model's train / eval mode is restored afterwards.
     """
@@ -97,11 +101,15 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable,
 
 def capture_rng_state() -> dict:
     """The global torch, NumPy and Python RNG states, as tensors and plain Python values."""
-    raise NotImplementedError("s16 torch training: torch's, NumPy's (key array as a tensor) and Python's states")
+    state = {"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}
+    raise NotImplementedError("s16 torch training: add torch's, NumPy's (key array as a tensor) and Python's states")
+    return state
 
 
 def restore_rng_state(state: dict) -> None:
     """Put back the generator states captured by capture_rng_state."""
+    if "cuda" in state and torch.cuda.is_available():  # given: each GPU has its own generator
+        torch.cuda.set_rng_state_all(state["cuda"])
     raise NotImplementedError("s16 torch training: the inverse of capture_rng_state")
 
 
@@ -149,7 +157,7 @@ def fit(model: nn.Module, train_loader: DataLoader, optimizer: torch.optim.Optim
         loss_fn: Callable, *, max_steps: int, val_loader: DataLoader | None = None,
         eval_every: int = 0, callbacks: Sequence[Callback] = (), state: LoopState | None = None,
         device: str | torch.device = "cpu", progress: bool = False) -> dict[str, list[float]]:
-    """Train until state.step == max_steps or a callback sets state.stop; return state.history.
+    """Train until state.step >= max_steps or a callback sets state.stop; return state.history.
 
     Each step: train_step, then step / batch_in_epoch += 1, append to history["step"] and
     ["train_loss"], on_step_end; every eval_every steps (if val_loader): evaluate, append

@@ -105,7 +105,9 @@ class MLP(nn.Module):
 
 def train_step(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer,
                loss_fn: Callable, device: str | torch.device = "cpu") -> float:
-    """One update on (x, y): train mode, zero the grads, forward, loss, backward, step -> loss."""
+    """One update on (x, y) moved to device: train mode, zero the grads (set to None, as
+    optimizer.zero_grad() does: a parameter the loss does not reach is then not stepped),
+    forward, loss, backward, step; returns the loss as a float."""
     # BEGIN SOLUTION: move the batch to device, then the five lines of a training step
     x, y = (t.to(device) for t in batch)
     model.train()
@@ -119,7 +121,9 @@ def train_step(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer,
 
 def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable,
              device: str | torch.device = "cpu") -> dict[str, float]:
-    """{"loss": per-sample mean, "accuracy" (integer labels only)} in eval mode under no_grad.
+    """{"loss": per-sample mean, "accuracy"} in eval mode under no_grad, batches moved to device.
+
+    "accuracy" (integer labels only) is the share of (B, C) logits whose argmax is the label.
 
     ``loss_fn`` averages over its batch. The model's train / eval mode is restored afterwards.
     """
@@ -146,25 +150,24 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable,
 
 def capture_rng_state() -> dict:
     """The global torch, NumPy and Python RNG states, as tensors and plain Python values."""
-    # BEGIN SOLUTION: torch's, NumPy's (key array as a tensor) and Python's states
+    state = {"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}
+    # BEGIN SOLUTION: add torch's, NumPy's (key array as a tensor) and Python's states
     name, key, pos, has_gauss, cached = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": (name, torch.from_numpy(key.astype(np.int64)), pos, has_gauss, cached)}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+    state.update({"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": (
+        name, torch.from_numpy(key.astype(np.int64)), pos, has_gauss, cached)})
     # END SOLUTION
+    return state
 
 
 def restore_rng_state(state: dict) -> None:
     """Put back the generator states captured by capture_rng_state."""
+    if "cuda" in state and torch.cuda.is_available():  # given: each GPU has its own generator
+        torch.cuda.set_rng_state_all(state["cuda"])
     # BEGIN SOLUTION: the inverse of capture_rng_state
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     name, key, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, key.numpy().astype(np.uint32), pos, has_gauss, cached))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
     # END SOLUTION
 
 
@@ -232,7 +235,7 @@ def fit(model: nn.Module, train_loader: DataLoader, optimizer: torch.optim.Optim
         loss_fn: Callable, *, max_steps: int, val_loader: DataLoader | None = None,
         eval_every: int = 0, callbacks: Sequence[Callback] = (), state: LoopState | None = None,
         device: str | torch.device = "cpu", progress: bool = False) -> dict[str, list[float]]:
-    """Train until state.step == max_steps or a callback sets state.stop; return state.history.
+    """Train until state.step >= max_steps or a callback sets state.stop; return state.history.
 
     Each step: train_step, then step / batch_in_epoch += 1, append to history["step"] and
     ["train_loss"], on_step_end; every eval_every steps (if val_loader): evaluate, append

@@ -238,3 +238,82 @@ def test_make_loader_order_is_the_documented_generator_draw(impl):
                 f"make_loader(shuffle=True, seed={seed}), epoch {epoch}: the batches should "
                 f"be those of DataLoader(..., shuffle=True, generator=torch.Generator()"
                 f".manual_seed(seed)); got {got[:2]}..., expected {want[:2]}...")
+
+
+@pytest.mark.points(1)
+def test_fit_with_a_state_already_past_max_steps_trains_nothing(impl):
+    model, opt, loader = _build(0)
+    state = impl.LoopState()
+    impl.fit(model, loader, opt, LOSS, max_steps=7, state=state)
+    before = [p.detach().clone() for p in model.parameters()]
+    history = impl.fit(model, loader, opt, LOSS, max_steps=4, state=state)
+    assert len(history["train_loss"]) == 7 and state.step == 7, (
+        f"fit(max_steps=4) on a state already at step 7 should return at once (train while "
+        f"state.step < max_steps); it recorded {len(history['train_loss'])} losses, step "
+        f"{state.step}")
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True)), (
+        "fit(max_steps=4) on a state at step 7 changed the parameters")
+
+
+@pytest.mark.points(1)
+def test_mlp_of_any_depth_has_no_activation_after_the_last_layer(impl):
+    torch.manual_seed(2)
+    model = impl.MLP([6, 8, 7, 5, 3])
+    model.eval()
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    x = torch.randn(4, 6)
+    h = x
+    for i, lin in enumerate(linears):
+        h = lin(h)
+        h = torch.relu(h) if i < len(linears) - 1 else h
+    with torch.no_grad():
+        got = model(x)
+    assert len(linears) == 4 and torch.allclose(got, h, rtol=1e-5, atol=1e-6), (  # float32
+        "MLP([6, 8, 7, 5, 3]) should be Linear -> ReLU -> Dropout three times, then a last "
+        "Linear with nothing after it; its output differs from that chain computed by hand")
+
+
+@pytest.mark.points(1)
+def test_train_step_sets_gradients_to_none(impl):
+    class PartlyUsed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = nn.Linear(3, 2), nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.used(x)
+
+    torch.manual_seed(3)
+    model = PartlyUsed()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.5)
+    model.unused.weight.grad = torch.ones(2, 3)  # a gradient left over from elsewhere
+    before = model.unused.weight.detach().clone()
+    impl.train_step(model, (torch.randn(4, 3), torch.tensor([0, 1, 1, 0])), opt, LOSS)
+    assert torch.equal(model.unused.weight, before), (
+        "a parameter the loss never reaches was changed by train_step: zero the gradients "
+        "with optimizer.zero_grad() (which sets them to None, so the optimizer skips that "
+        "parameter), not by filling them with zeros or leaving old ones")
+
+
+class _NotATensor:
+    pass
+
+
+@pytest.mark.points(1)
+def test_load_checkpoint_refuses_pickled_objects(impl, tmp_path):
+    model, opt, _ = _build(0)
+    path = tmp_path / "evil.pt"
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                "loop": {"step": 0}, "rng": {}, "payload": _NotATensor()}, path)
+    try:
+        impl.load_checkpoint(path, model, opt)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # torch raises pickle.UnpicklingError with weights_only=True
+        assert "weights_only" in str(exc) or "Unpickl" in type(exc).__name__, (
+            f"load_checkpoint failed on a file holding a pickled object, but with {exc!r}; "
+            "read checkpoints with torch.load(path, weights_only=True)")
+        return
+    raise AssertionError(
+        "load_checkpoint loaded a file holding an arbitrary pickled object: unpickling can run "
+        "any code, so read checkpoints with torch.load(path, weights_only=True)")
