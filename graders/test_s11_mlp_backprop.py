@@ -74,6 +74,14 @@ def test_backward_writes_into_the_gradient_arrays_params_returned(impl, rng):
     """A loop may take params = model.params() once: the (array, grad) pairs must stay live."""
     model = impl.MLP([4, 6, 3], seed=0)
     pairs = model.params()
+    first = _linear_layers(model, impl)[0]
+    own = first.params()
+    assert [a is b for pair in zip(own, pairs[:2], strict=True) for a, b in zip(*pair,
+            strict=True)] == [True] * 4 and own[0][0] is first.W and own[1][0] is first.b, (
+        "Linear.params() should return [(W, dW), (b, db)], the layer's own arrays, and "
+        "MLP.params() every layer's pairs in order")
+    assert impl.ReLU().params() == [] and impl.Tanh().params() == [], (
+        "an activation has no parameters: params() should return []")
     X, y = rng.normal(size=(5, 4)), rng.integers(0, 3, size=5)
     _, dlogits = impl.softmax_cross_entropy(model.forward(X), y)
     model.backward(dlogits)

@@ -100,6 +100,14 @@ def test_sgd_momentum_matches_torch(impl, kw):
                       "gradient, then b = mu*b + (1 - dampening)*g")
 
 
+@pytest.mark.points(1)
+def test_sgd_without_momentum_ignores_dampening(impl):
+    kw = {"lr": 0.05, "momentum": 0.0, "dampening": 0.5, "weight_decay": 0.1}
+    run_against_torch(impl.SGD, torch.optim.SGD, kw, kw, steps=30,
+                      what="SGD(momentum=0, dampening=0.5, weight_decay=0.1): with no momentum "
+                      "there is no buffer, so dampening changes nothing (p -= lr * (g + wd p))")
+
+
 @pytest.mark.points(2)
 def test_sgd_nesterov_matches_torch(impl):
     kw = {"lr": 0.02, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}
@@ -110,7 +118,8 @@ def test_sgd_nesterov_matches_torch(impl):
 # --- RMSProp --------------------------------------------------------------------------------
 
 @pytest.mark.points(2)
-@pytest.mark.parametrize("kw", [{}, {"alpha": 0.9, "eps": 1e-6, "weight_decay": 0.01}])
+@pytest.mark.parametrize("kw", [{}, {"alpha": 0.9, "eps": 1e-6, "weight_decay": 0.01},
+                                {"alpha": 0.3}])
 def test_rmsprop_matches_torch(impl, kw):
     run_against_torch(impl.RMSProp, torch.optim.RMSprop, {"lr": 0.01, **kw},
                       {"lr": 0.01, **kw}, what=f"RMSProp({kw}): p -= lr*g / (sqrt(s) + eps)")
@@ -235,11 +244,14 @@ def check_scaled_in_place(before, grads, max_norm, what):
 
 
 @pytest.mark.points(2)
-@pytest.mark.parametrize("max_norm", [0.5, 3.0, 1e3, "exact"])
+@pytest.mark.parametrize("max_norm", [0.5, 3.0, 1e3, "exact", "1.5x"])
 def test_clip_grad_norm_matches_torch(impl, rng, max_norm):
     grads = [rng.normal(size=s) for s in SHAPES]
+    norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads))
     if max_norm == "exact":  # max_norm equal to the norm: torch still scales by n / (n + 1e-6)
-        max_norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads))
+        max_norm = norm
+    elif max_norm == "1.5x":  # a norm below max_norm: the gradients stay as they are
+        max_norm = 1.5 * norm
     before = [g.copy() for g in grads]
     t_params = [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in SHAPES]
     for tp, g in zip(t_params, grads, strict=True):
