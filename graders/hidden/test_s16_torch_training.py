@@ -204,6 +204,12 @@ def test_train_step_and_evaluate_move_the_batch_to_the_device(impl):
         f"with device='meta', train_step (1 batch) and evaluate (2 batches) should move every "
         f"x and y to that device before using them (x.to(device), y.to(device)); the model saw "
         f"x on {model.seen} and the loss saw y on {seen_y}")
+    loader = DataLoader(TensorDataset(X, y), batch_size=3)
+    impl.fit(model, loader, opt, loss_fn, max_steps=2, val_loader=loader, eval_every=2,
+             device="meta")
+    assert model.seen[3:] == ["meta"] * 4, (
+        f"fit(..., device='meta') should pass its device to train_step and evaluate: the "
+        f"model saw the batches of 2 steps and one evaluation on {model.seen[3:]}")
 
 
 @pytest.mark.points(1)
