@@ -146,3 +146,30 @@ def test_hinge_loss_counts_a_score_of_zero_as_minus_one(impl):
     assert loss.data == pytest.approx(1.0), (
         f"with every score and parameter 0, each margin term relu(1 - y * 0) is 1 and the L2 "
         f"term 0: the loss should be 1, got {loss.data}")
+
+
+@pytest.mark.points(1)
+def test_neuron_layer_and_lift_directly(impl):
+    lin = impl.Neuron(3, nonlin=False, rng=random.Random(1))
+    x = [0.5, -2.0, 1.5]
+    expected = sum(w.data * xi for w, xi in zip(lin.w, x, strict=True)) + lin.b.data
+    out = lin(x)
+    assert out.data == pytest.approx(expected, rel=1e-12), (
+        f"Neuron(3, nonlin=False)(x) should be the plain weighted sum plus bias (no ReLU), "
+        f"{expected:.6g}; got {out.data:.6g}")
+    relu_n = impl.Neuron(3, nonlin=True, rng=random.Random(1))
+    assert relu_n(x).data == pytest.approx(max(0.0, expected), abs=1e-12), (
+        "Neuron(nonlin=True) should apply relu to the weighted sum")
+    assert lin.parameters() == [*lin.w, lin.b], "Neuron.parameters(): the weights, then the bias"
+    layer = impl.Layer(3, 2, nonlin=False, rng=random.Random(2))
+    outs = layer(x)
+    assert isinstance(outs, list) and len(outs) == 2, "Layer(3, 2)(x) returns 2 Values"
+    for n, o in zip(layer.neurons, outs, strict=True):
+        assert o.data == pytest.approx(n(x).data, rel=1e-12), "Layer outputs, neuron by neuron"
+    assert layer.parameters() == [p for n in layer.neurons for p in n.parameters()], (
+        "Layer.parameters(): every neuron's parameters, neuron by neuron")
+    v = impl.Value(1.5)
+    lifted = impl.Value.lift(2.0)
+    assert impl.Value.lift(v) is v and isinstance(lifted, impl.Value) and lifted.data == 2.0, (
+        "Value.lift: a Value unchanged, a number wrapped as a constant Value")
+    assert impl.Module().parameters() == [], "Module.parameters(): none"
