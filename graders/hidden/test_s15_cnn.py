@@ -155,3 +155,13 @@ def test_conv2d_accepts_float32_and_integer_images(impl, rng):
         assert_close(out, ref, f"conv2d_forward on {x.dtype} images vs the same float64 "
                      "images (copy the windows in the input's dtype, compute with W's)",
                      rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.points(1)
+def test_im2col_pads_with_the_fill_value(impl, rng):
+    x = rng.normal(size=(1, 2, 3, 3))
+    cols = impl.im2col(x, 2, 2, 1, 1, fill=7.5)
+    ref = F.unfold(F.pad(torch.tensor(x), (1, 1, 1, 1), value=7.5), (2, 2)).transpose(1, 2)
+    assert_close(cols, ref.reshape(-1, 8).numpy(), "im2col(x, 2, 2, stride=1, padding=1, "
+                 "fill=7.5): the padded border holds the fill value (max-pool passes -inf)",
+                 atol=0)
