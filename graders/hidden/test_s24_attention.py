@@ -162,3 +162,22 @@ def test_attention_keeps_the_input_dtype(impl, rng):
             "keep the inputs' dtype (no float64 constants, no softmax(dtype=...) left uncast)")
         assert_close(out, ref, f"attention output in {dtype} vs float64", rtol=tol, atol=tol)
         assert_close(w, ref_w, f"attention weights in {dtype} vs float64", rtol=tol, atol=tol)
+
+
+@pytest.mark.points(1)
+def test_a_query_fully_masked_in_one_head_only(impl, rng):
+    """A per-head mask (B, nh, T, S): the empty row of one head is zero, the same query in the
+    other heads is untouched (look for empty rows along the KEY axis, not across heads)."""
+    q, k, v = (_t(rng.normal(size=shape)) for shape in ((1, 3, 4, 6), (1, 3, 5, 6),
+                                                          (1, 3, 5, 2)))
+    mask = torch.as_tensor(rng.random((1, 3, 4, 5)) < 0.6)
+    mask[..., 0] = True  # every row sees key 0 ...
+    mask[0, 1, 2, :] = False  # ... but query 2 of head 1 sees nothing
+    out, w = impl.scaled_dot_product_attention(q, k, v, mask)
+    scores = (q @ k.transpose(-2, -1) / np.sqrt(6)).masked_fill(~mask, float("-inf"))
+    ref_w = torch.softmax(scores, dim=-1).nan_to_num(0.0)
+    assert_close(w, ref_w, "weights with a per-head mask where query 2 of head 1 sees no key "
+                 "(that row 0, every other row a softmax over its visible keys)",
+                 rtol=1e-10, atol=1e-12)
+    assert_close(out, ref_w @ v, "output with a per-head mask and one empty row",
+                 rtol=1e-10, atol=1e-12)
