@@ -62,6 +62,10 @@ def test_leaf_backward_seeds_one(impl):
     x = impl.Value(4.0)
     x.backward()
     assert x.grad == pytest.approx(1.0), f"d x / d x is 1; x.backward() gave x.grad = {x.grad}"
+    x.backward()
+    assert x.grad == pytest.approx(2.0), (
+        f"a leaf accumulates: x.backward() twice should leave x.grad = 2 (self.grad += 1, "
+        f"like torch), got {x.grad}")
 
 
 @pytest.mark.points(1)
