@@ -6,55 +6,27 @@ You build
     Neuron, Layer, MLP     a tiny neural network made of Values, with ``parameters()``
     hinge_loss, train      the micrograd moons demo: max-margin loss + L2, plain SGD
 
-How it differs from s11
-    In s11 you derived and wrote every layer's backward pass by hand. Here each *primitive*
-    operation knows its own local derivative, and the chain rule composes them automatically
-    over any expression you write: this is what ``torch.autograd`` does, on scalars.
+In s11 you wrote every layer's backward pass by hand. Here each *primitive* operation knows
+its own local derivative and the chain rule composes them over any expression you write:
+what ``torch.autograd`` does, on Python floats (a batch is a Python loop: slow, but every
+gradient is inspectable). The lab explains the design at length and lists what you
+should be able to explain.
 
 The math
-    Every operation out = f(a, b) records its children (a, b) and its local derivatives
-    (d out / d a, d out / d b), computed during the forward pass:
-
+    Every operation out = f(a, b) records its children and its local derivatives:
         a + b   -> (1, 1)           a * b   -> (b, a)           a ** n  -> (n * a ** (n-1),)
         exp(a)  -> (exp(a),)        log(a)  -> (1 / a,)         tanh(a) -> (1 - tanh(a)**2,)
         relu(a) -> (1 if a > 0 else 0,)
-
-    Compound operations are written with primitives, as micrograd does: -a = a * -1,
-    a - b = a + (-b), a / b = a * b ** -1. ``backward()`` applies the chain rule from the
-    output back to the leaves:
-
-        child.grad += local_derivative * node.grad      (for every edge node -> child)
-
-    ``+=`` and not ``=``: a node used twice (``x * x``, a weight shared by 100 data points)
-    receives a contribution along every path, and the multivariate chain rule sums them. A
-    node's grad is complete only once every node that uses it has been processed, so nodes
-    are visited in *reverse topological order* (consumers before their inputs).
-
-Shapes
-    Everything is a Python float. A network's forward pass on one data point is a list of
-    Values; a batch is a Python loop. That is slow (one Python object per multiply) but every
-    gradient is inspectable, and the graph of a small expression can be drawn.
+    Compound operations use the primitives: -a = a * -1, a - b = a + (-b), a / b = a * b ** -1.
+    backward() visits the nodes in REVERSE topological order (consumers before their inputs)
+    and, for every edge node -> child, does  child.grad += local_derivative * node.grad
+    (``+=``: a node used along several paths receives the sum of their contributions).
 
 Design notes
-    micrograd stores, on each output, a closure ``_backward`` that refers to that output;
-    the output refers to the closure, so every node sits in a reference cycle, which only
-    Python's cyclic garbage collector can free. On the moons demo that made training about
-    6x slower (the collector keeps scanning millions of live nodes). Storing the local
-    derivatives as plain numbers forms no cycle: a graph is freed by reference counting the
-    moment the loss goes out of scope. The collector still wakes up as allocations pile up and
-    re-scans every live node (a step builds ~70,000), which doubled the demo's time here; with
-    no cycles to find, ``train`` can safely pause it during training.
-
-    ``backward()`` resets the gradients of the *interior* nodes of the graph and adds into the
-    *leaves* (Values you created, such as parameters): calling it twice adds the gradient
-    twice to the leaves, exactly like ``torch``'s ``loss.backward(retain_graph=True)`` called
-    twice. Gradients of several losses therefore accumulate; call ``zero_grad()`` between
-    optimisation steps.
-
-You should be able to explain
-    - the chain rule as credit assignment, and why reused nodes need ``+=``;
-    - why the order must be topological, and why a recursive sort fails on deep graphs;
-    - what a leaf is, and why a second ``backward()`` changes the parameters' grads.
+    Local derivatives are plain numbers, not micrograd's ``_backward`` closures (which refer
+    to their own output node: a reference cycle per node). With no cycles a graph is freed by
+    reference counting as soon as the loss goes out of scope, so ``train`` can pause the cycle
+    collector. backward() resets the interior nodes' grads and adds into the leaves.
 """
 
 from __future__ import annotations
@@ -138,11 +110,8 @@ class Value:
         """self / other, as self * other ** -1."""
         raise NotImplementedError("s12 autograd: multiply by the reciprocal, other ** -1")
 
-    def __radd__(self, other: float) -> Value:  # 2 + v
-        return self + other
-
-    def __rmul__(self, other: float) -> Value:  # 2 * v
-        return self * other
+    __radd__ = __add__  # 2 + v is v + 2
+    __rmul__ = __mul__  # 2 * v is v * 2
 
     def __rsub__(self, other: float) -> Value:  # 2 - v
         return Value.lift(other) - self

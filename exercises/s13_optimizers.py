@@ -24,8 +24,8 @@ The math (torch.optim's exact conventions; t = 1, 2, ... counts steps; g is the 
              m_hat = m / (1 - b1^t),  v_hat = v / (1 - b2^t)     (bias correction)
              p <- p - lr * m_hat / (sqrt(v_hat) + eps)
     AdamW    p <- p - lr * wd * p first (decoupled), then Adam with no decay in the gradient
-    clip     n = sqrt(sum_i ||g_i||^2) over ALL tensors; if n > max_norm every g_i is scaled by
-             max_norm / (n + 1e-6), so the update keeps its direction; returns n
+    clip     n = sqrt(sum_i ||g_i||^2) over ALL tensors; every g_i is scaled IN PLACE by
+             min(1, max_norm / (n + 1e-6)) (one factor: the update keeps its direction); returns n
     step_lr  lr_t = base_lr * gamma ** (t // step_size)
     cosine   lr_t = base_lr * t / W for t < W (linear warmup from 0), then
              min_lr + (base_lr - min_lr) * (1 + cos(pi * (t - W) / (T - W))) / 2 up to T,
@@ -144,8 +144,8 @@ class AdamW(Adam):
 
 
 def clip_grad_norm(grads: Sequence[np.ndarray], max_norm: float) -> float:
-    """Scale every gradient IN PLACE by min(1, max_norm / (n + 1e-6)), where n is the global
-    L2 norm sqrt(sum_i ||g_i||^2) over all tensors; return n (before clipping), as torch."""
+    """n = sqrt(sum_i ||g_i||^2) over ALL tensors; every g_i is scaled IN PLACE by
+    min(1, max_norm / (n + 1e-6)) (g *= factor: the caller's arrays change); returns n."""
     if max_norm <= 0:
         raise ValueError(f"max_norm must be positive, got {max_norm}")
     raise NotImplementedError("s13 optimizers: one norm over all tensors, one scale factor for all")

@@ -9,60 +9,18 @@ You build
     epoch_batches / fit                  the reusable loop: callbacks, history, progress bar
     save_checkpoint / load_checkpoint    stop anywhere, resume bit-identically
 
-How it differs from the previous steps
-    Until now you wrote every gradient (s11), an autograd engine (s12), the optimizers (s13),
-    dropout and normalisation (s14). You have earned torch: autograd, torch.optim and nn
-    layers now do that work, and this step builds the loop every later step reuses.
+Until now you wrote every gradient (s11), an autograd engine (s12), the optimizers (s13),
+dropout and normalisation (s14): torch now does that work, and this step builds the loop
+every later step reuses. The lab's last section explains the pieces at length, and lists
+what you should be able to explain.
 
 The pieces
-    Dataset: anything with __len__ and __getitem__(i) -> (x_i, y_i). DataLoader: draws indices
-    (shuffled or not), collates items into batches (B, ...), optionally in worker processes.
-    nn.Module: layers assigned as attributes (or in nn.Sequential / nn.ModuleList) register
-    their parameters, so .parameters(), .to(device), .state_dict() and .train()/.eval() reach
-    them. A plain Python list of layers is invisible to all four.
-
-    One training step, always in this order:
-        model.train(); optimizer.zero_grad(); loss = loss_fn(model(x), y); loss.backward();
-        optimizer.step()
-    .backward() ADDS into .grad (that is what makes gradient accumulation possible), so a
-    forgotten zero_grad() sums the gradients of every step so far.
-
-    Evaluation needs two different switches. model.eval() changes what layers compute:
-    dropout becomes the identity, BatchNorm uses its running statistics instead of the
-    batch's (and stops updating them). torch.no_grad() stops autograd from recording a
-    graph: less memory, more speed, and no way to leak an update. Neither implies the
-    other. Average the loss per SAMPLE: a short last batch must not weigh as much as a full.
-
-Reproducibility: what "the state of training" is
-    Resuming is bit-identical only if everything that influences the next step is restored:
-    the parameters; the optimizer's state (Adam's moments and step count, momentum buffers);
-    the step counter (and any LR schedule that reads it); the position in the data (which
-    epoch, the epoch's shuffled order, how many batches were used); and every random
-    generator the loop touches: torch's (dropout, init), NumPy's and Python's (augmentation
-    in a Dataset). A DataLoader that shuffles with the global torch generator both depends
-    on and perturbs it; give it its own torch.Generator, whose state at the start of each
-    epoch fixes that epoch's order.
-
-    To resume mid-epoch we set the loader's generator back to the epoch's starting state,
-    redraw the same order, and skip the batches already used. Skipping loads them (and a
-    Dataset may draw random numbers while loading), so the global generators are restored
-    AFTER the skip. Large-scale code skips at the sampler level instead (Hugging Face's
-    skip_first_batches, torchdata's StatefulDataLoader), but the state to save is the same.
-
-    Limits: bit-identity holds on one machine and library version with the same thread
-    count. GPU kernels may be non-deterministic (torch.use_deterministic_algorithms), and
-    loader workers (num_workers > 0) get seeds derived from the loader's generator.
-
-    A checkpoint is written to a temporary file and renamed, so a crash while saving never
-    destroys the previous one, and read with torch.load(weights_only=True): unpickling a
-    file can run arbitrary code, so we store only tensors and plain Python values.
-
-You should be able to explain
-    - what zero_grad() is for, and what happens without it;
-    - the difference between model.eval() and torch.no_grad(), and why evaluation needs both;
-    - every piece of state a checkpoint must hold for an exact resume, and what breaks
-      without each one;
-    - why the same seed gives the same result here, and when it would not.
+    A training step, in this order: model.train(); optimizer.zero_grad(); loss =
+    loss_fn(model(x), y); loss.backward() (it ADDS into .grad); optimizer.step().
+    Evaluation needs model.eval() (dropout off, BatchNorm on running statistics) AND
+    torch.no_grad() (no graph). Layers in a plain Python list do not register.
+    An exact resume restores everything that shapes the next step: parameters, optimizer
+    state, step counter, position in the data, and the torch, NumPy and Python generators.
 """
 
 from __future__ import annotations
@@ -124,13 +82,17 @@ class MLP(nn.Module):
 
 def train_step(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer,
                loss_fn: Callable, device: str | torch.device = "cpu") -> float:
-    """One update on (x, y): train mode, zero the grads, forward, loss, backward, step -> loss."""
+    """One update on (x, y) moved to device: train mode, zero the grads (set to None, as
+    optimizer.zero_grad() does: a parameter the loss does not reach is then not stepped),
+    forward, loss, backward, step; returns the loss as a float."""
     raise NotImplementedError("s16 torch training: move the batch to device, then the five lines of a training step")
 
 
 def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable,
              device: str | torch.device = "cpu") -> dict[str, float]:
-    """{"loss": per-sample mean, "accuracy" (integer labels only)} in eval mode under no_grad.
+    """{"loss": per-sample mean, "accuracy"} in eval mode under no_grad, batches moved to device.
+
+    "accuracy" (integer labels only) is the share of (B, C) logits whose argmax is the label.
 
     ``loss_fn`` averages over its batch. The model's train / eval mode is restored afterwards.
     """
@@ -139,11 +101,15 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable,
 
 def capture_rng_state() -> dict:
     """The global torch, NumPy and Python RNG states, as tensors and plain Python values."""
-    raise NotImplementedError("s16 torch training: torch's, NumPy's (key array as a tensor) and Python's states")
+    state = {"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}
+    raise NotImplementedError("s16 torch training: add torch's, NumPy's (key array as a tensor) and Python's states")
+    return state
 
 
 def restore_rng_state(state: dict) -> None:
     """Put back the generator states captured by capture_rng_state."""
+    if "cuda" in state and torch.cuda.is_available():  # given: each GPU has its own generator
+        torch.cuda.set_rng_state_all(state["cuda"])
     raise NotImplementedError("s16 torch training: the inverse of capture_rng_state")
 
 
@@ -165,24 +131,20 @@ class Callback:
     """Hooks fit calls; override the ones you need. Setting state.stop = True ends training."""
 
     def on_train_begin(self, state: LoopState) -> None: ...
-
     def on_step_end(self, state: LoopState, loss: float) -> None: ...
-
     def on_epoch_end(self, state: LoopState) -> None: ...
-
     def on_eval_end(self, state: LoopState, metrics: dict[str, float]) -> None: ...
-
     def on_train_end(self, state: LoopState) -> None: ...
 
 
 def epoch_batches(loader: DataLoader, state: LoopState) -> Iterator[Batch]:
     """The current epoch's remaining batches, in the order a run without a break would see.
 
-    state.batch_in_epoch == 0: record loader.generator's state in state.epoch_rng, then iterate.
-    Otherwise (resuming): reset the generator to state.epoch_rng, skip the used batches, and
+    state.epoch_rng is the loader generator's state when this epoch began: record it if it is
+    None (a fresh run), else set the generator to it. Skip state.batch_in_epoch batches, and
     only then restore state.rng (if set; clear it afterwards).
     """
-    raise NotImplementedError("s16 torch training: snapshot or restore the generator, fast-forward, then restore the RNGs")
+    raise NotImplementedError("s16 torch training: record or set the generator's state, fast-forward, then restore the RNGs")
 
 
 def _validate(model: nn.Module, loader: DataLoader, loss_fn: Callable, device, state: LoopState,
@@ -195,13 +157,17 @@ def fit(model: nn.Module, train_loader: DataLoader, optimizer: torch.optim.Optim
         loss_fn: Callable, *, max_steps: int, val_loader: DataLoader | None = None,
         eval_every: int = 0, callbacks: Sequence[Callback] = (), state: LoopState | None = None,
         device: str | torch.device = "cpu", progress: bool = False) -> dict[str, list[float]]:
-    """Train until state.step == max_steps or a callback sets state.stop; return state.history.
+    """Train until state.step >= max_steps or a callback sets state.stop; return state.history.
 
     Each step: train_step, then step / batch_in_epoch += 1, append to history["step"] and
     ["train_loss"], on_step_end; every eval_every steps (if val_loader): evaluate, append
     history["val_step"] and "val_<metric>", on_eval_end. A finished epoch: epoch += 1,
-    batch_in_epoch = 0, on_epoch_end. Also on_train_begin / on_train_end, and a tqdm bar
-    (to stderr, counting step / max_steps) when progress. Pass a loaded state to resume.
+    batch_in_epoch = 0, epoch_rng = the loader generator's state now (the next epoch's
+    order), on_epoch_end. If the step that ends training is also an epoch's last, close that
+    epoch now or leave it to the resumed fit (batch_in_epoch == len(train_loader)): either
+    way a checkpoint saved after fit, or in on_epoch_end, resumes with the next epoch's
+    order. Also on_train_begin / on_train_end, and a tqdm bar (to stderr, counting step /
+    max_steps) when progress. Pass a loaded state to resume.
     """
     state = state if state is not None else LoopState()
     if isinstance(train_loader.sampler, RandomSampler) and train_loader.generator is None:

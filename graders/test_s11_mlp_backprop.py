@@ -69,6 +69,36 @@ def test_linear_backward_passes_gradcheck(impl, rng):
     gradcheck(f, layer.b, db, "Linear.backward: db")
 
 
+@pytest.mark.points(2)
+def test_backward_writes_into_the_gradient_arrays_params_returned(impl, rng):
+    """A loop may take params = model.params() once: the (array, grad) pairs must stay live."""
+    model = impl.MLP([4, 6, 3], seed=0)
+    pairs = model.params()
+    first = _linear_layers(model, impl)[0]
+    own = first.params()
+    assert [a is b for pair in zip(own, pairs[:2], strict=True) for a, b in zip(*pair,
+            strict=True)] == [True] * 4 and own[0][0] is first.W and own[1][0] is first.b, (
+        "Linear.params() should return [(W, dW), (b, db)], the layer's own arrays, and "
+        "MLP.params() every layer's pairs in order")
+    assert impl.ReLU().params() == [] and impl.Tanh().params() == [], (
+        "an activation has no parameters: params() should return []")
+    X, y = rng.normal(size=(5, 4)), rng.integers(0, 3, size=5)
+    _, dlogits = impl.softmax_cross_entropy(model.forward(X), y)
+    model.backward(dlogits)
+    for k, layer in enumerate(_linear_layers(model, impl)):
+        for name, (_, held) in zip(("dW", "db"), pairs[2 * k:2 * k + 2], strict=True):
+            now = getattr(layer, name)
+            if held is not now and not np.array_equal(held, now):
+                raise AssertionError(
+                    f"Linear layer {k}: after backward, the {name} in the list model.params() "
+                    f"returned BEFORE backward still holds the old values (norm "
+                    f"{np.linalg.norm(held):.3g}) while layer.{name} has norm "
+                    f"{np.linalg.norm(now):.3g}. backward rebound layer.{name} to a new array "
+                    f"(self.{name} = ...), so a training loop that took params = "
+                    "model.params() once updates with stale zeros and never learns. Write "
+                    f"into the existing array instead: self.{name}[...] = ...")
+
+
 @pytest.mark.points(1)
 def test_activation_forward_values(impl, rng):
     x = rng.normal(size=(4, 5)) * 3
@@ -156,7 +186,9 @@ def test_mlp_learns_moons(impl):
     assert acc >= 0.95, (
         f"after 100 epochs on 400 moons points, test accuracy is {acc:.3f}; >= 0.95 expected "
         f"(the loss went {history[0]:.3f} -> {history[-1]:.3f}). If the loss barely moves, "
-        "check sgd_step changes the arrays in place and train calls backward before it.")
+        "check sgd_step changes the arrays in place, Linear.backward writes into the "
+        "gradient arrays params() returned (self.dW[...] = ...), and train calls backward "
+        "before sgd_step.")
     assert history[-1] < 0.5 * history[0], "the training loss should fall well below its start"
 
 

@@ -34,6 +34,31 @@ def make_problem(seed: int, grad_scale: float = 1.0):
     return params, grads
 
 
+def eps_steps(cls, g=1e-8, lr=0.1, eps=1e-8):
+    """(the step cls takes, with eps after the sqrt, with eps inside) on one tiny gradient."""
+    if cls.__name__ == "RMSProp":  # s = (1 - alpha) g^2 after one step
+        root, kw = math.sqrt(0.01) * g, {"lr": lr, "alpha": 0.99, "eps": eps}
+    else:  # Adam / AdamW, bias-corrected: m_hat = g, v_hat = g^2
+        root, kw = g, {"lr": lr, "eps": eps, "weight_decay": 0.0}
+    p = np.zeros(3)
+    cls([p], **kw).step([np.full(3, g)])
+    return -float(p[0]), lr * g / (root + eps), lr * g / math.sqrt(root ** 2 + eps)
+
+
+def eps_hint(cls) -> str:
+    """A sentence naming eps placement when cls puts eps inside the square root, else ""."""
+    if cls.__name__ not in ("RMSProp", "Adam", "AdamW"):
+        return ""
+    try:
+        step, _, inside = eps_steps(cls)
+    except Exception:  # the probe must never hide the original failure
+        return ""
+    if math.isclose(step, inside, rel_tol=1e-6):
+        return (f" {cls.__name__} puts eps INSIDE the square root (sqrt(v + eps)); torch adds "
+                "it AFTER: sqrt(v_hat) + eps.")
+    return ""
+
+
 def run_against_torch(ours_cls, torch_cls, ours_kw, torch_kw, *, steps=120, seed=0,
                       grad_scale=1.0, what=""):
     """Feed the same gradients (computed at torch's parameters) to both optimizers and
@@ -50,8 +75,11 @@ def run_against_torch(ours_cls, torch_cls, ours_kw, torch_kw, *, steps=120, seed
         t_opt.step()
         opt.step([gi.copy() for gi in g])
         for k, (p, tp) in enumerate(zip(ours_params, t_params, strict=True)):
-            assert_close(p, tp.detach(), f"{what}: parameter {k} after step {t + 1} "
-                         f"(torch.optim with {torch_kw})", RTOL, ATOL)
+            try:
+                assert_close(p, tp.detach(), f"{what}: parameter {k} after step {t + 1} "
+                             f"(torch.optim with {torch_kw})", RTOL, ATOL)
+            except AssertionError as exc:
+                raise AssertionError(str(exc) + eps_hint(ours_cls)) from None
     return ours_params
 
 
@@ -72,6 +100,14 @@ def test_sgd_momentum_matches_torch(impl, kw):
                       "gradient, then b = mu*b + (1 - dampening)*g")
 
 
+@pytest.mark.points(1)
+def test_sgd_without_momentum_ignores_dampening(impl):
+    kw = {"lr": 0.05, "momentum": 0.0, "dampening": 0.5, "weight_decay": 0.1}
+    run_against_torch(impl.SGD, torch.optim.SGD, kw, kw, steps=30,
+                      what="SGD(momentum=0, dampening=0.5, weight_decay=0.1): with no momentum "
+                      "there is no buffer, so dampening changes nothing (p -= lr * (g + wd p))")
+
+
 @pytest.mark.points(2)
 def test_sgd_nesterov_matches_torch(impl):
     kw = {"lr": 0.02, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}
@@ -82,7 +118,8 @@ def test_sgd_nesterov_matches_torch(impl):
 # --- RMSProp --------------------------------------------------------------------------------
 
 @pytest.mark.points(2)
-@pytest.mark.parametrize("kw", [{}, {"alpha": 0.9, "eps": 1e-6, "weight_decay": 0.01}])
+@pytest.mark.parametrize("kw", [{}, {"alpha": 0.9, "eps": 1e-6, "weight_decay": 0.01},
+                                {"alpha": 0.3}])
 def test_rmsprop_matches_torch(impl, kw):
     run_against_torch(impl.RMSProp, torch.optim.RMSprop, {"lr": 0.01, **kw},
                       {"lr": 0.01, **kw}, what=f"RMSProp({kw}): p -= lr*g / (sqrt(s) + eps)")
@@ -114,6 +151,49 @@ def test_adam_first_step_moves_each_coordinate_by_lr(impl, rng):
     assert_close(before - p, 0.1 * np.sign(g), "the first Adam step (with bias correction, "
                  "m_hat / sqrt(v_hat) = g / |g|: every coordinate moves by lr, whatever its "
                  "gradient's scale)", rtol=1e-5, atol=0)  # eps / |g| <= 1e-6 here
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("name", ["RMSProp", "Adam", "AdamW"])
+def test_eps_is_added_after_the_square_root(impl, name):
+    """One step on a gradient of 1e-8 with eps = 1e-8: where eps goes decides the step."""
+    step, outside, inside = eps_steps(getattr(impl, name))
+    assert not math.isclose(step, inside, rel_tol=1e-6), (
+        f"{name}: one step on a gradient of 1e-8 (eps = 1e-8) moved the parameter by "
+        f"{step:.6g}, the step with eps INSIDE the square root (sqrt(v + eps)); torch adds "
+        f"eps AFTER it, sqrt(v_hat) + eps, which gives {outside:.6g}.")
+    assert math.isclose(step, outside, rel_tol=1e-9), (
+        f"{name}: one step on a gradient of 1e-8 with eps = 1e-8 moved the parameter by "
+        f"{step:.6g}; lr * g / (sqrt(v_hat) + eps) gives {outside:.6g} (eps after the square "
+        "root, as torch).")
+
+
+@pytest.mark.points(1)
+def test_optimizers_read_the_current_lr_at_every_step(impl):
+    """A schedule sets opt.lr between steps; every optimizer must use the new value."""
+    schedule = [0.1 * (1 - t / 30) for t in range(30)]
+    for ours, theirs, kw in ((impl.SGD, torch.optim.SGD, {"momentum": 0.9}),
+                             (impl.RMSProp, torch.optim.RMSprop, {}),
+                             (impl.Adam, torch.optim.Adam, {"weight_decay": 0.1}),
+                             (impl.AdamW, torch.optim.AdamW, {"weight_decay": 0.1})):
+        init, grads = make_problem(4)
+        ps = [p.copy() for p in init]
+        tps = [torch.tensor(p, requires_grad=True) for p in init]
+        opt, t_opt = ours(ps, lr=0.1, **kw), theirs(tps, lr=0.1, **kw)
+        for t, lr in enumerate(schedule):
+            opt.lr = lr
+            for group in t_opt.param_groups:
+                group["lr"] = lr
+            g = grads([tp.detach().numpy() for tp in tps], t)
+            for tp, gi in zip(tps, g, strict=True):
+                tp.grad = torch.tensor(gi)
+            t_opt.step()
+            opt.step([gi.copy() for gi in g])
+        for k, (p, tp) in enumerate(zip(ps, tps, strict=True)):
+            assert_close(p, tp.detach(), f"{ours.__name__}({kw}) with opt.lr changed before "
+                         f"every step (a decaying schedule): parameter {k} after 30 steps; "
+                         "read self.lr in every update, never a copy kept from __init__",
+                         RTOL, ATOL)
 
 
 @pytest.mark.points(2)
@@ -150,10 +230,29 @@ def test_step_updates_the_arrays_in_place(impl, rng):
 
 # --- clipping -------------------------------------------------------------------------------
 
+def check_scaled_in_place(before, grads, max_norm, what):
+    """Fail with "in place" when clipping was due but left the caller's arrays unchanged."""
+    total = math.sqrt(sum(float(np.sum(b * b)) for b in before))
+    if max_norm / (total + 1e-6) < 1 and all(np.array_equal(b, g) for b, g in zip(before, grads,
+                                                                      strict=True)):
+        raise AssertionError(
+            f"{what}: the global norm is {total:.6g} and max_norm = {max_norm:g}, so every "
+            "tensor should be scaled by max_norm / (n + 1e-6) < 1, yet every gradient array "
+            "passed in is unchanged. Scale them IN PLACE (g *= factor, or "
+            "g[...] = g * factor): `g = g * factor` inside the loop builds a new array and "
+            "leaves the caller's gradient as it was.")
+
+
 @pytest.mark.points(2)
-@pytest.mark.parametrize("max_norm", [0.5, 3.0, 1e3])
+@pytest.mark.parametrize("max_norm", [0.5, 3.0, 1e3, "exact", "1.5x"])
 def test_clip_grad_norm_matches_torch(impl, rng, max_norm):
     grads = [rng.normal(size=s) for s in SHAPES]
+    norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads))
+    if max_norm == "exact":  # max_norm equal to the norm: torch still scales by n / (n + 1e-6)
+        max_norm = norm
+    elif max_norm == "1.5x":  # a norm below max_norm: the gradients stay as they are
+        max_norm = 1.5 * norm
+    before = [g.copy() for g in grads]
     t_params = [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in SHAPES]
     for tp, g in zip(t_params, grads, strict=True):
         tp.grad = torch.tensor(g)
@@ -161,17 +260,19 @@ def test_clip_grad_norm_matches_torch(impl, rng, max_norm):
     norm = impl.clip_grad_norm(grads, max_norm)
     assert_close(norm, t_norm, f"clip_grad_norm(max_norm={max_norm}) return value (the "
                  "global norm sqrt(sum_i ||g_i||^2) before clipping)", 1e-12, 1e-12)
+    check_scaled_in_place(before, grads, max_norm, f"clip_grad_norm(max_norm={max_norm:.6g})")
     for k, (g, tp) in enumerate(zip(grads, t_params, strict=True)):
         assert_close(g, tp.grad, f"gradient {k} after clip_grad_norm(max_norm={max_norm}) "
-                     "(all tensors are scaled by ONE factor max_norm / (norm + 1e-6))",
+                     "(all tensors are scaled by ONE factor min(1, max_norm / (n + 1e-6)))",
                      1e-12, 1e-15)
 
 
 @pytest.mark.points(1)
 def test_clipping_keeps_the_direction(impl, rng):
     grads = [rng.normal(size=10) * 5, rng.normal(size=3) * 0.01]  # one big, one tiny tensor
-    flat = np.concatenate(grads)
+    flat, before = np.concatenate(grads), [g.copy() for g in grads]
     impl.clip_grad_norm(grads, 1.0)
+    check_scaled_in_place(before, grads, 1.0, "clip_grad_norm(grads, max_norm=1)")
     clipped = np.concatenate(grads)
     cos = clipped @ flat / (np.linalg.norm(clipped) * np.linalg.norm(flat))
     assert cos > 1 - 1e-12 and np.linalg.norm(clipped) == pytest.approx(1.0, rel=1e-5), (

@@ -69,11 +69,26 @@ def test_dropout_keeps_the_expectation(impl):
 @pytest.mark.points(1)
 def test_dropout_backward_uses_the_forward_mask(impl, rng):
     x = rng.uniform(0.5, 1.5, size=(30, 20))
-    drop = impl.Dropout(0.4, rng=np.random.default_rng(2))
+    p = 0.4
+    drop = impl.Dropout(p, rng=np.random.default_rng(2))
     out = drop.forward(x, train=True)
     dout = rng.normal(size=x.shape)
-    assert_close(drop.backward(dout), dout * out / x, "Dropout backward (the upstream "
-                 "gradient through the SAME mask and scale as the forward pass)", 1e-12, 1e-15)
+    keep = out != 0  # the mask the forward pass drew (x is never 0 here)
+    dx = drop.backward(dout)
+    forward_ok = np.allclose(out[keep], x[keep] / (1 - p), rtol=1e-12)
+    try:
+        assert_close(dx, dout * keep / (1 - p), "Dropout backward (the upstream gradient "
+                     "through the SAME mask and 1 / (1 - p) scale as the forward pass)",
+                     1e-12, 1e-15)
+    except AssertionError as exc:
+        if forward_ok:
+            raise
+        ratio = float(np.median(out[keep] / x[keep]))
+        raise AssertionError(
+            f"the forward pass already fails: its kept entries are x * {ratio:.4g} instead "
+            f"of x / (1 - p) = x * {1 / (1 - p):.4g}, so this backward failure follows from "
+            f"it. Fix forward first (see test_dropout_keeps_the_expectation); backward must "
+            f"then use the same mask and scale. ({exc})") from None
 
 
 @pytest.mark.points(1)

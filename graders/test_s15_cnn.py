@@ -120,17 +120,80 @@ def test_maxpool_forward_and_backward_match_torch(impl, rng, case):
 
 # --- the network ------------------------------------------------------------------------------
 
-@pytest.mark.points(3)
-def test_lenet_learns_digits(impl):
+def _lenet_weights(model):
+    return [a for layer in model.layers if hasattr(layer, "W") for a in (layer.W, layer.b)]
+
+
+def _torch_lenet(model):
+    """A float64 torch copy of the given LeNet (same weights), as a list of callables."""
+    params = [_t(p, True) for p in _lenet_weights(model)]
+    W1, b1, W2, b2, W3, b3, W4, b4 = params
+
+    def forward(x):
+        h = F.max_pool2d(F.relu(F.conv2d(x, W1, b1, padding=1)), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, W2, b2, padding=1)), 2).flatten(1)
+        h = F.relu(h @ W3.flatten(1).T + b3)
+        return h @ W4.flatten(1).T + b4
+
+    return forward, params
+
+
+@pytest.fixture(scope="module")
+def digits_run(impl):
+    """One epoch of the given train() with your functions, and the same epoch in torch.
+
+    One epoch, not the lab's 15 (which reach ~0.98 test accuracy): every one of its 84 SGD
+    steps on the real digits must equal torch's, which a run of any length then inherits.
+    Shared by the two tests below, so the training runs once per grading.
+    """
     X, y = load_digits(return_X_y=True)
     X_tr, X_te, y_tr, y_te = train_test_split(X.reshape(-1, 1, 8, 8), y, test_size=0.25,
                                               random_state=0, stratify=y)
     mu, sd = X_tr.mean(), X_tr.std()  # standardise with training statistics (s00)
     X_tr, X_te = (X_tr - mu) / sd, (X_te - mu) / sd
     model = impl.LeNet(seed=0)
-    history = impl.train(model, X_tr, y_tr, seed=0)
-    acc = float(np.mean(model.forward(X_te).argmax(axis=1) == y_te))
-    assert acc >= 0.97, (
-        f"the given LeNet, trained with your conv2d and max-pool, reached {acc:.3f} test "
-        f"accuracy on 8x8 digits (loss {history[0]:.3f} -> {history[-1]:.3f}); >= 0.97 "
-        "expected. The layer tests above pin down which function is wrong.")
+    forward, params = _torch_lenet(model)
+    epochs, lr, batch = 1, 0.05, 16
+    history = impl.train(model, X_tr, y_tr, lr=lr, epochs=epochs, batch_size=batch, seed=0)
+    gen, n_batches, t_history = np.random.default_rng(0), len(y_tr) // batch, []
+    for epoch in range(epochs):  # the given train(), step for step
+        order = gen.permutation(len(y_tr))[:n_batches * batch].reshape(n_batches, -1)
+        losses = []
+        for idx in order:
+            loss = F.cross_entropy(forward(_t(X_tr[idx])), torch.as_tensor(y_tr[idx]))
+            for p in params:
+                p.grad = None
+            loss.backward()
+            with torch.no_grad():
+                for p in params:
+                    p -= lr * (1 - epoch / epochs) * p.grad
+            losses.append(loss.item())
+        t_history.append(float(np.mean(losses)))
+    return {"model": model, "history": history, "t_params": params, "t_history": t_history,
+            "X_te": X_te, "y_te": y_te}
+
+
+@pytest.mark.points(2)
+def test_lenet_training_on_digits_follows_torch_step_for_step(impl, digits_run):
+    run = digits_run
+    # float64 on both sides; 84 SGD steps amplify rounding a little: ~1e-12 relative
+    assert_close(run["history"], run["t_history"], "the mean loss of each epoch of the given "
+                 "LeNet trained with your conv2d / max-pool vs the same LeNet in torch",
+                 rtol=1e-8, atol=1e-10)
+    mine = _lenet_weights(run["model"])
+    for k, (p, tp) in enumerate(zip(mine, run["t_params"], strict=True)):
+        assert_close(p, tp.detach().numpy(), f"LeNet parameter {k} after 1 epoch of SGD "
+                     "(84 steps) vs torch: the layer tests above pin down which function "
+                     "is wrong", rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.points(1)
+def test_lenet_learns_digits(impl, digits_run):
+    run = digits_run
+    acc = float(np.mean(run["model"].forward(run["X_te"]).argmax(axis=1) == run["y_te"]))
+    # the reference reaches 0.884 after this one epoch (0.98 after the lab's 15)
+    assert acc >= 0.8, (
+        f"the given LeNet, trained 1 epoch with your conv2d and max-pool, reached {acc:.3f} "
+        f"test accuracy on 8x8 digits (loss {run['history'][0]:.3f} -> "
+        f"{run['history'][-1]:.3f}); >= 0.8 expected. The layer tests above pin down which "
+        "function is wrong.")

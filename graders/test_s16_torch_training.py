@@ -409,6 +409,52 @@ def test_resume_continues_the_data_order(impl, tmp_path):
                       "resuming, and skip the batches already used.")
 
 
+EPOCH_BOUNDARY_HINT = (
+    "At an epoch boundary the next epoch's order comes from the loader generator's state "
+    "AFTER the finished epoch: closing an epoch sets state.epoch_rng = generator.get_state(), "
+    "and epoch_batches sets the generator back to a saved epoch_rng instead of recording a "
+    "fresh loader's state (which would replay epoch 0's order).")
+
+
+@pytest.mark.points(2)
+def test_resume_at_an_epoch_boundary_continues_with_the_next_epoch(impl, tmp_path):
+    """max_steps on an epoch's last batch (4 batches an epoch): stop, save, resume."""
+    run = _straight_and_resumed(impl, tmp_path, 12, 4, shuffle=True, dropout=0.3,
+                                augment=True)
+    _assert_identical(run, 12, 4, "shuffled, dropout and augmentation, stopped on the last "
+                      "batch of epoch 0 (max_steps=4)", EPOCH_BOUNDARY_HINT)
+
+
+@pytest.mark.points(2)
+def test_checkpoint_written_in_on_epoch_end_resumes_exactly(impl, tmp_path):
+    class SaveAtEpochEnd(impl.Callback):
+        def __init__(self, model, opt):
+            self.model, self.opt = model, opt
+
+        def on_epoch_end(self, state):
+            if state.epoch == 1:
+                impl.save_checkpoint(tmp_path / "epoch1.pt", self.model, self.opt, state)
+
+    kw = {"shuffle": True, "dropout": 0.3, "augment": True, "adam": True}
+    model, opt, loader = _setup(0, **kw)
+    _seed_all(7)
+    straight = impl.fit(model, loader, opt, LOSS, max_steps=10,
+                        callbacks=[SaveAtEpochEnd(model, opt)])["train_loss"]
+    p_straight = [p.detach().clone() for p in model.parameters()]
+    assert (tmp_path / "epoch1.pt").exists(), (
+        "a callback saving in on_epoch_end when state.epoch == 1 wrote nothing: fit should "
+        "call on_epoch_end after each finished epoch with state.epoch already increased")
+    _seed_all(999)
+    model, opt, loader = _setup(1, **kw)
+    state = impl.load_checkpoint(tmp_path / "epoch1.pt", model, opt)
+    resumed = impl.fit(model, loader, opt, LOSS, max_steps=10, state=state)["train_loss"]
+    _assert_identical((list(straight), list(resumed), p_straight,
+                       [p.detach() for p in model.parameters()]), 10, 4,
+                      "a checkpoint saved by a callback in on_epoch_end after epoch 0 (4 "
+                      "batches), resumed into a fresh model, optimizer and loader",
+                      EPOCH_BOUNDARY_HINT)
+
+
 @pytest.mark.points(2)
 def test_resume_restores_numpy_and_python_rng(impl, tmp_path):
     run = _straight_and_resumed(impl, tmp_path, 10, 6, augment=True)

@@ -25,7 +25,9 @@ Shapes (N samples; a Linear layer maps `in` features to `out`)
     Softmax cross-entropy, logits z (N, C), integer labels y (N,):
         log p = z - logsumexp(z) (subtract the row max first: the same value, no overflow)
         L = -(1/N) sum_n log p[n, y_n]           dL/dz = (softmax(z) - onehot(y)) / N
-    backward stores gradients (self.dW = ..., it does not add to them): one backward per step.
+    backward writes the gradients INTO the arrays params() returned (self.dW[...] = ..., it
+    overwrites, it does not add): a (parameter, gradient) pair stays the live arrays, so a
+    list taken once from model.params() before the training loop keeps seeing new gradients.
 
 Initialisation: why the scale of W matters
     A Linear layer with inputs of second moment E[x^2] gives outputs of variance
@@ -81,7 +83,7 @@ class Layer:
 
 
 class Linear(Layer):
-    """out = x @ W + b. backward(dout) stores dW, db and returns dx."""
+    """out = x @ W + b. backward(dout) writes dW, db in place (self.dW[...] =), returns dx."""
 
     def __init__(self, in_features: int, out_features: int, *, init: str = "he",
                  rng: np.random.Generator | None = None) -> None:
@@ -99,14 +101,14 @@ class Linear(Layer):
         # END SOLUTION
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        # BEGIN SOLUTION: dW = x^T dout, db = column sums of dout, return dout @ W^T
-        self.dW = self.x.T @ dout  # (in, out)
-        self.db = dout.sum(axis=0)  # (out,)
+        # BEGIN SOLUTION: dW[...] = x^T dout, db[...] = column sums of dout, return dout @ W^T
+        self.dW[...] = self.x.T @ dout  # (in, out), into the array params() handed out
+        self.db[...] = dout.sum(axis=0)  # (out,)
         return dout @ self.W.T  # (N, in)
         # END SOLUTION
 
     def params(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """[(W, dW), (b, db)]: each parameter with its gradient from the last backward."""
+        """[(W, dW), (b, db)]: the live arrays; backward overwrites dW and db in place."""
         return [(self.W, self.dW), (self.b, self.db)]
 
 
@@ -215,12 +217,12 @@ def train(model: MLP, X: np.ndarray, y: np.ndarray, *, lr: float, epochs: int,
     """Mini-batch SGD on softmax cross-entropy; returns the (epochs,) mean training loss.
 
     rng = np.random.default_rng(seed) once; each epoch visits rng.permutation(n) in slices of
-    batch_size: forward, loss, backward, sgd_step. history[e] is the mean over the epoch's
-    samples of the loss (each batch's loss weighted by its size).
+    batch_size (the last one may be shorter): forward, loss, backward, sgd_step. history[e] is
+    the mean over the epoch's samples of the loss (each batch's loss weighted by its size).
     """
     # BEGIN SOLUTION: shuffle each epoch; per batch forward, loss, backward, sgd_step
     rng = np.random.default_rng(seed)
-    n = len(y)
+    n, params = len(y), model.params()  # live (array, grad) pairs: backward writes into them
     history = np.zeros(epochs)
     for epoch in range(epochs):
         order = rng.permutation(n)
@@ -228,7 +230,7 @@ def train(model: MLP, X: np.ndarray, y: np.ndarray, *, lr: float, epochs: int,
             idx = order[start:start + batch_size]
             loss, dlogits = softmax_cross_entropy(model.forward(X[idx]), y[idx])
             model.backward(dlogits)
-            sgd_step(model.params(), lr)
+            sgd_step(params, lr)
             history[epoch] += loss * len(idx) / n
     return history
     # END SOLUTION

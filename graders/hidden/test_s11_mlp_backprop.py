@@ -31,12 +31,12 @@ def test_linear_backward_formulas_for_any_shape(impl, n, d_in, d_out, seed):
 @pytest.mark.points(1)
 def test_relu_backward_blocks_the_gradient_of_negative_inputs(impl):
     relu = impl.ReLU()
-    x = np.array([[-2.0, -0.5, 0.5, 3.0]])
+    x = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0]])
     relu.forward(x)
-    dx = relu.backward(np.array([[1.0, -1.0, 1.0, -1.0]]))
-    assert_close(dx, [[0.0, 0.0, 1.0, -1.0]], "ReLU.backward: the gradient must be 0 where "
-                 "the INPUT x was negative and pass unchanged (sign included) where x > 0",
-                 atol=0)
+    dx = relu.backward(np.array([[1.0, -1.0, 1.0, 1.0, -1.0]]))
+    assert_close(dx, [[0.0, 0.0, 0.0, 1.0, -1.0]], "ReLU.backward: the gradient must be 0 "
+                 "where the INPUT x was negative or exactly 0 (the kink: 1[x > 0]) and pass "
+                 "unchanged (sign included) where x > 0", atol=0)
 
 
 @pytest.mark.points(1)
@@ -155,3 +155,94 @@ def test_train_is_deterministic_and_lowers_the_loss(impl, rng):
     assert runs[0][-1] < 0.7 * runs[0][0], (
         f"40 epochs of SGD on 50 points moved the mean loss only {runs[0][0]:.3f} -> "
         f"{runs[0][-1]:.3f}")
+
+
+def _reference_train(weights, X, y, *, lr, epochs, batch_size, seed):
+    """The documented loop, written out for a ReLU MLP given as [(W, b)]: (history, weights)."""
+    weights = [(W.copy(), b.copy()) for W, b in weights]
+    X = X.astype(np.float64)
+    rng, n, history = np.random.default_rng(seed), len(y), np.zeros(epochs)
+    for epoch in range(epochs):
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            acts = [X[idx]]
+            for k, (W, b) in enumerate(weights):
+                z = acts[-1] @ W + b
+                acts.append(np.maximum(z, 0.0) if k < len(weights) - 1 else z)
+            log_p = log_softmax(acts[-1], axis=1)
+            rows = np.arange(len(idx))
+            history[epoch] += -log_p[rows, y[idx]].mean() * len(idx) / n
+            d = np.exp(log_p)
+            d[rows, y[idx]] -= 1.0
+            d /= len(idx)
+            for k in reversed(range(len(weights))):
+                W, b = weights[k]
+                dW, db = acts[k].T @ d, d.sum(axis=0)
+                if k > 0:
+                    d = (d @ W.T) * (acts[k] > 0)
+                W -= lr * dW
+                b -= lr * db
+    return history, weights
+
+
+@pytest.mark.points(2)
+def test_train_equals_the_documented_loop_exactly(impl, rng):
+    """float32 X, int32 labels, 50 samples in batches of 8 (the last of 2), 4 epochs."""
+    X = rng.normal(size=(50, 3)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(np.int32) + (X[:, 2] > 1)
+    model = impl.MLP([3, 10, 3], activation="relu", init="he", seed=6)
+    start = [(layer.W.copy(), layer.b.copy()) for layer in model.layers
+             if isinstance(layer, impl.Linear)]
+    history = impl.train(model, X, y, lr=0.3, epochs=4, batch_size=8, seed=11)
+    expected, weights = _reference_train(start, X, y, lr=0.3, epochs=4, batch_size=8, seed=11)
+    check_shape(history, (4,), "train(..., epochs=4) history")
+    # the same float64 operations in a possibly different order: rounding only
+    assert_close(history, expected, "train's history (one generator np.random.default_rng("
+                 "seed) for the whole call, a new rng.permutation(n) each epoch, every slice "
+                 "of batch_size including the short last one, each batch's mean loss weighted "
+                 "by its size / n)", rtol=1e-9, atol=1e-12)
+    layers = [layer for layer in model.layers if isinstance(layer, impl.Linear)]
+    for k, (layer, (W, b)) in enumerate(zip(layers, weights, strict=True)):
+        assert_close(layer.W, W, f"Linear layer {k}'s W after train (one sgd_step per batch)",
+                     rtol=1e-9, atol=1e-12)
+        assert_close(layer.b, b, f"Linear layer {k}'s b after train", rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_train_depends_on_its_seed(impl, rng):
+    X, y = rng.normal(size=(30, 2)), rng.integers(0, 2, size=30)
+    runs = [impl.train(impl.MLP([2, 8, 2], seed=0), X, y, lr=0.1, epochs=3, batch_size=4,
+                       seed=seed) for seed in (0, 1)]
+    assert not np.array_equal(runs[0], runs[1]), (
+        "train with seed=0 and seed=1 gave the same history: shuffle with "
+        "np.random.default_rng(seed), not a fixed or global generator")
+
+
+@pytest.mark.points(1)
+def test_init_and_mlp_draw_exactly_from_the_given_generator(impl):
+    for scheme, std in (("small", 0.01), ("normal", 1.0), ("xavier", np.sqrt(2 / 12)),
+                        ("he", np.sqrt(2 / 5))):
+        W = impl.init_weights(5, 7, scheme, np.random.default_rng(21))
+        assert_close(W, np.random.default_rng(21).normal(0.0, std, size=(5, 7)),
+                     f"init_weights(5, 7, {scheme!r}, rng) (one rng.normal(0, std, size="
+                     "(fan_in, fan_out)) draw)", rtol=1e-12, atol=0)
+    model = impl.MLP([4, 6, 2], init="xavier", seed=8)
+    gen = np.random.default_rng(8)
+    expected = [impl.init_weights(4, 6, "xavier", gen), impl.init_weights(6, 2, "xavier", gen)]
+    layers = [layer for layer in model.layers if isinstance(layer, impl.Linear)]
+    for k, (layer, W) in enumerate(zip(layers, expected, strict=True)):
+        assert_close(layer.W, W, f"MLP([4, 6, 2], init='xavier', seed=8): layer {k}'s W (one "
+                     "np.random.default_rng(seed) shared by the layers, in order)", atol=0)
+        assert_close(layer.b, np.zeros_like(layer.b), f"layer {k}'s b (biases start at 0)",
+                     atol=0)
+
+
+@pytest.mark.points(1)
+def test_softmax_cross_entropy_leaves_the_logits_alone(impl, rng):
+    logits = rng.normal(size=(4, 3)) * 5
+    before = logits.copy()
+    impl.softmax_cross_entropy(logits, np.array([0, 2, 1, 2]))
+    assert np.array_equal(logits, before), (
+        "softmax_cross_entropy changed the logits array it was given (an in-place `-=` on "
+        "the input): subtract the row max into a new array")

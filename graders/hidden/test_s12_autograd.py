@@ -62,6 +62,10 @@ def test_leaf_backward_seeds_one(impl):
     x = impl.Value(4.0)
     x.backward()
     assert x.grad == pytest.approx(1.0), f"d x / d x is 1; x.backward() gave x.grad = {x.grad}"
+    x.backward()
+    assert x.grad == pytest.approx(2.0), (
+        f"a leaf accumulates: x.backward() twice should leave x.grad = 2 (self.grad += 1, "
+        f"like torch), got {x.grad}")
 
 
 @pytest.mark.points(1)
@@ -102,7 +106,7 @@ def test_train_follows_the_specified_sgd_exactly(impl):
     steps, alpha = 4, 1e-3
     history = impl.train(model, X.tolist(), y.tolist(), steps=steps, lr0=0.5, alpha=alpha)
     t_y = torch.tensor(y, dtype=F64)
-    expected_losses = []
+    expected_losses, expected_accs = [], []
     for k in range(steps):
         h = torch.tensor(X, dtype=F64)
         for i, (W, b) in enumerate(params):
@@ -112,6 +116,7 @@ def test_train_follows_the_specified_sgd_exactly(impl):
         loss = torch.relu(1 - t_y * h[:, 0]).mean() + alpha * sum(
             (W ** 2).sum() + (b ** 2).sum() for W, b in params)
         expected_losses.append(float(loss))
+        expected_accs.append(float(((h[:, 0] > 0) == (t_y > 0)).double().mean()))
         for W, b in params:
             W.grad = b.grad = None
         loss.backward()
@@ -122,8 +127,53 @@ def test_train_follows_the_specified_sgd_exactly(impl):
                 b -= lr * b.grad
     assert_close([h[0] for h in history], expected_losses,
                  "the loss recorded at each step of train (before the update)", RTOL, ATOL)
+    assert [h[1] for h in history] == expected_accs, (
+        f"the accuracy recorded at each step of train (before the update, a score of 0 "
+        f"counting as -1): expected {expected_accs}, got {[h[1] for h in history]}")
     flat = [float(v) for W, b in params for j in range(len(b)) for v in [*W[j], b[j]]]
     assert_close([p.data for p in model.parameters()], flat,
                  "parameters after 4 steps of train(lr0=0.5): each step must zero the "
                  "grads, backpropagate, and apply p -= lr_k * grad with "
                  "lr_k = lr0 * (1 - 0.9 k / steps)", RTOL, ATOL)
+
+
+@pytest.mark.points(1)
+def test_hinge_loss_counts_a_score_of_zero_as_minus_one(impl):
+    model = impl.MLP(2, [3, 1], rng=random.Random(4))
+    for p in model.parameters():
+        p.data = 0.0  # every score is exactly 0
+    y = [-1.0, 1.0, -1.0, 1.0, 1.0]
+    loss, acc = impl.hinge_loss(model, [[0.3, -0.2]] * 5, y, alpha=0.5)
+    assert acc == pytest.approx(2 / 5), (
+        f"with every score exactly 0, accuracy should count the 2 labels -1 of 5 as right (the "
+        f"docstring: a score of 0 counts as -1), got {acc}")
+    assert loss.data == pytest.approx(1.0), (
+        f"with every score and parameter 0, each margin term relu(1 - y * 0) is 1 and the L2 "
+        f"term 0: the loss should be 1, got {loss.data}")
+
+
+@pytest.mark.points(1)
+def test_neuron_layer_and_lift_directly(impl):
+    lin = impl.Neuron(3, nonlin=False, rng=random.Random(1))
+    x = [0.5, -2.0, 1.5]
+    expected = sum(w.data * xi for w, xi in zip(lin.w, x, strict=True)) + lin.b.data
+    out = lin(x)
+    assert out.data == pytest.approx(expected, rel=1e-12), (
+        f"Neuron(3, nonlin=False)(x) should be the plain weighted sum plus bias (no ReLU), "
+        f"{expected:.6g}; got {out.data:.6g}")
+    relu_n = impl.Neuron(3, nonlin=True, rng=random.Random(1))
+    assert relu_n(x).data == pytest.approx(max(0.0, expected), abs=1e-12), (
+        "Neuron(nonlin=True) should apply relu to the weighted sum")
+    assert lin.parameters() == [*lin.w, lin.b], "Neuron.parameters(): the weights, then the bias"
+    layer = impl.Layer(3, 2, nonlin=False, rng=random.Random(2))
+    outs = layer(x)
+    assert isinstance(outs, list) and len(outs) == 2, "Layer(3, 2)(x) returns 2 Values"
+    for n, o in zip(layer.neurons, outs, strict=True):
+        assert o.data == pytest.approx(n(x).data, rel=1e-12), "Layer outputs, neuron by neuron"
+    assert layer.parameters() == [p for n in layer.neurons for p in n.parameters()], (
+        "Layer.parameters(): every neuron's parameters, neuron by neuron")
+    v = impl.Value(1.5)
+    lifted = impl.Value.lift(2.0)
+    assert impl.Value.lift(v) is v and isinstance(lifted, impl.Value) and lifted.data == 2.0, (
+        "Value.lift: a Value unchanged, a number wrapped as a constant Value")
+    assert impl.Module().parameters() == [], "Module.parameters(): none"

@@ -140,3 +140,56 @@ def test_early_stopping_counter_resets_on_improvement(impl):
         f"patience 2 with losses 3.0, 3.1, 2.0, 2.5, 1.0, 1.1, 1.2: only the 7th epoch ends "
         f"two non-improving epochs in a row; got {decisions}")
     assert stopper.best_loss == 1.0 and stopper.best_epoch == 4
+
+
+@pytest.mark.points(1)
+def test_dropout_eval_forward_forgets_the_last_train_mask(impl, rng):
+    drop = impl.Dropout(0.5, rng=np.random.default_rng(6))
+    x = rng.normal(size=(8, 9))
+    drop.forward(x, train=True)
+    out = drop.forward(x, train=False)
+    dout = rng.normal(size=x.shape)
+    assert_close(out, x, "Dropout eval forward after a train forward", 0, 0)
+    assert_close(drop.backward(dout), dout, "Dropout backward after train forward, then eval "
+                 "forward: the eval pass is the identity, so its backward must be too (an "
+                 "eval forward must drop the mask left by the train pass)", 0, 0)
+
+
+@pytest.mark.points(1)
+def test_early_stopping_needs_more_than_min_delta(impl):
+    stopper = impl.EarlyStopping(patience=1, min_delta=0.25)
+    w = {"W": np.zeros(2)}
+    assert stopper.step(1.0, w) is False
+    # 0.75 is exactly best - min_delta: not an improvement "by more than min_delta"
+    assert stopper.step(0.75, w) is True, (
+        "EarlyStopping(patience=1, min_delta=0.25): after 1.0, a loss of exactly 0.75 improves "
+        "by exactly min_delta, not MORE than it, so it is not an improvement and training "
+        "should stop (val_loss < best_loss - min_delta, strictly)")
+    assert stopper.best_epoch == 0 and stopper.best_loss == 1.0
+
+
+@pytest.mark.points(1)
+def test_restore_writes_into_the_same_arrays(impl):
+    W = np.zeros((2, 3))
+    weights = {"W": W}
+    stopper = impl.EarlyStopping(patience=2)
+    W += 5.0
+    stopper.step(0.5, weights)
+    W += 1.0
+    stopper.step(0.9, weights)
+    stopper.restore(weights)
+    assert weights["W"] is W and np.all(W == 5.0), (
+        "restore must write the best values INTO the arrays the model holds (W[...] = best): "
+        "replacing the dict entry leaves the model's own array at its last values")
+
+
+@pytest.mark.points(1)
+def test_batchnorm_running_stats_follow_the_momentum_convention(impl):
+    bn = impl.BatchNorm1d(2, momentum=0.3)
+    x = np.array([[1.0, 4.0], [3.0, 8.0], [5.0, 0.0]])
+    bn.forward(x, train=True)
+    assert_close(bn.running_mean, 0.7 * 0.0 + 0.3 * x.mean(axis=0), "running_mean after one "
+                 "train batch with momentum 0.3 (torch: (1 - momentum) * old + momentum * "
+                 "batch)", 1e-12, 1e-15)
+    assert_close(bn.running_var, 0.7 * 1.0 + 0.3 * x.var(axis=0, ddof=1), "running_var after "
+                 "one train batch with momentum 0.3 (unbiased batch variance)", 1e-12, 1e-15)

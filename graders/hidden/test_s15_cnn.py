@@ -123,3 +123,45 @@ def test_lenet_overfits_a_tiny_batch(impl, rng):
     x, y = rng.normal(size=(10, 1, 8, 8)), np.arange(10)
     overfit_tiny_batch(lambda: model.train_step(x, y, 0.05), steps=150, target=0.05,
                        what="LeNet on 10 random 8x8 images")
+
+
+@pytest.mark.points(1)
+def test_maxpool_ties_after_a_relu_go_to_the_first_position(impl, rng):
+    """After a ReLU many windows are all 0: the whole gradient goes to the window's first
+    position (row by row, as np.argmax picks), never split and never to a later one."""
+    x = np.maximum(rng.normal(size=(2, 3, 6, 6)) - 0.8, 0.0)  # ~80% exact zeros
+    x[0, 0, :2, :2] = 0.0  # at least one window entirely tied
+    out, cache = impl.maxpool2d_forward(x, 2, 2, 0)
+    dout = rng.uniform(1.0, 2.0, size=out.shape)
+    dx = impl.maxpool2d_backward(dout, cache)
+    windows = x.reshape(2, 3, 3, 2, 3, 2).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 3, 3, 4)
+    first = windows.argmax(axis=-1)  # np.argmax: the first maximum
+    expected = np.zeros((2, 3, 3, 3, 4))
+    np.put_along_axis(expected, first[..., None], dout[..., None], axis=-1)
+    expected = expected.reshape(2, 3, 3, 3, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(x.shape)
+    assert_close(dx, expected, "max-pool backward on a ReLU output with tied windows (all of "
+                 "each window's gradient to its FIRST maximum, in row-major order, as "
+                 "np.argmax)", atol=0)
+
+
+@pytest.mark.points(1)
+def test_conv2d_accepts_float32_and_integer_images(impl, rng):
+    x64 = rng.integers(0, 17, size=(2, 1, 5, 5)).astype(np.float64)  # digits are 0..16
+    W, b = rng.normal(size=(2, 1, 3, 3)), rng.normal(size=2)
+    ref, _ = impl.conv2d_forward(x64, W, b, 1, 1)
+    for x in (x64.astype(np.float32), x64.astype(np.int64)):
+        out, _ = impl.conv2d_forward(x, W, b, 1, 1)
+        # float32 inputs hold these small integers exactly; the products are float64
+        assert_close(out, ref, f"conv2d_forward on {x.dtype} images vs the same float64 "
+                     "images (copy the windows in the input's dtype, compute with W's)",
+                     rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.points(1)
+def test_im2col_pads_with_the_fill_value(impl, rng):
+    x = rng.normal(size=(1, 2, 3, 3))
+    cols = impl.im2col(x, 2, 2, 1, 1, fill=7.5)
+    ref = F.unfold(F.pad(torch.tensor(x), (1, 1, 1, 1), value=7.5), (2, 2)).transpose(1, 2)
+    assert_close(cols, ref.reshape(-1, 8).numpy(), "im2col(x, 2, 2, stride=1, padding=1, "
+                 "fill=7.5): the padded border holds the fill value (max-pool passes -inf)",
+                 atol=0)

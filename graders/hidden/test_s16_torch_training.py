@@ -160,3 +160,166 @@ def test_mlp_and_train_step_overfit_a_tiny_batch(impl):
     batch = (torch.randn(8, 8), torch.tensor([0, 1, 2, 3, 3, 2, 1, 0]))
     overfit_tiny_batch(lambda: impl.train_step(model, batch, opt, LOSS), steps=150,
                        target=0.05, what="MLP([8, 32, 4]) trained with train_step and Adam")
+
+
+@pytest.mark.points(1)
+def test_evaluate_leaves_an_eval_mode_model_in_eval_mode(impl):
+    model = nn.Sequential(nn.Linear(4, 6), nn.Dropout(0.5), nn.Linear(6, 2))
+    model.eval()
+    X, y = torch.randn(9, 4), torch.tensor([0, 1] * 4 + [0])
+    impl.evaluate(model, DataLoader(TensorDataset(X, y), batch_size=4), LOSS)
+    assert not model.training and not any(m.training for m in model.modules()), (
+        "evaluate was called on a model already in eval mode and left it in train mode: "
+        "remember model.training before model.eval() and restore exactly that afterwards "
+        "(model.train(was_training)), not always model.train()")
+
+
+class _DeviceSpy(nn.Module):
+    """Records the device of every input; its output depends on a parameter kept outside the
+    module (on the CPU), so moving the module to another device changes nothing."""
+
+    def __init__(self, weight):
+        super().__init__()
+        self.weight, self.seen = [weight], []
+
+    def forward(self, x):
+        self.seen.append(x.device.type)
+        return self.weight[0].expand(x.shape[0], 2)
+
+
+@pytest.mark.points(1)
+def test_train_step_and_evaluate_move_the_batch_to_the_device(impl):
+    weight = nn.Parameter(torch.tensor([0.5, -1.0]))
+    model, opt = _DeviceSpy(weight), torch.optim.SGD([weight], lr=0.1)
+    seen_y = []
+
+    def loss_fn(out, y):
+        seen_y.append(y.device.type)
+        return (out ** 2).mean()
+
+    X, y = torch.randn(6, 3), torch.randn(6)
+    impl.train_step(model, (X, y), opt, loss_fn, device="meta")
+    impl.evaluate(model, DataLoader(TensorDataset(X, y), batch_size=4), loss_fn, device="meta")
+    assert model.seen == ["meta"] * 3 and seen_y == ["meta"] * 3, (
+        f"with device='meta', train_step (1 batch) and evaluate (2 batches) should move every "
+        f"x and y to that device before using them (x.to(device), y.to(device)); the model saw "
+        f"x on {model.seen} and the loss saw y on {seen_y}")
+    loader = DataLoader(TensorDataset(X, y), batch_size=3)
+    impl.fit(model, loader, opt, loss_fn, max_steps=2, val_loader=loader, eval_every=2,
+             device="meta")
+    assert model.seen[3:] == ["meta"] * 4, (
+        f"fit(..., device='meta') should pass its device to train_step and evaluate: the "
+        f"model saw the batches of 2 steps and one evaluation on {model.seen[3:]}")
+
+
+@pytest.mark.points(1)
+def test_array_dataset_converts_other_dtypes(impl):
+    X32 = np.arange(12, dtype=np.float32).reshape(4, 3) / 7
+    cases = {"int32 labels": np.array([1, 0, 2, 1], dtype=np.int32),
+             "uint8 labels": np.array([1, 0, 2, 1], dtype=np.uint8),
+             "float64 targets": np.array([0.5, 1.0, -2.0, 3.0])}
+    for name, y in cases.items():
+        ds = impl.ArrayDataset(X32, y)
+        x1, y1 = ds[1]
+        want = torch.float32 if y.dtype.kind == "f" else torch.int64
+        assert x1.dtype == torch.float32 and y1.dtype == want, (
+            f"ArrayDataset(float32 X, {name}): items should be (float32, {want}) -- any "
+            f"integer dtype becomes int64 class indices, real values float32; got "
+            f"({x1.dtype}, {y1.dtype})")
+        assert torch.equal(x1, torch.from_numpy(X32[1])) and float(y1) == float(y[1]), (
+            f"ArrayDataset(float32 X, {name})[1] changed the values")
+
+
+@pytest.mark.points(1)
+def test_make_loader_order_is_the_documented_generator_draw(impl):
+    ds = TensorDataset(torch.zeros(23, 1), torch.arange(23))
+    for seed in (0, 11):
+        ours = impl.make_loader(ds, 5, shuffle=True, seed=seed)
+        ref = DataLoader(ds, batch_size=5, shuffle=True,
+                         generator=torch.Generator().manual_seed(seed))
+        for epoch in range(2):
+            got = [yb.tolist() for _, yb in ours]
+            want = [yb.tolist() for _, yb in ref]
+            assert got == want, (
+                f"make_loader(shuffle=True, seed={seed}), epoch {epoch}: the batches should "
+                f"be those of DataLoader(..., shuffle=True, generator=torch.Generator()"
+                f".manual_seed(seed)); got {got[:2]}..., expected {want[:2]}...")
+
+
+@pytest.mark.points(1)
+def test_fit_with_a_state_already_past_max_steps_trains_nothing(impl):
+    model, opt, loader = _build(0)
+    state = impl.LoopState()
+    impl.fit(model, loader, opt, LOSS, max_steps=7, state=state)
+    before = [p.detach().clone() for p in model.parameters()]
+    history = impl.fit(model, loader, opt, LOSS, max_steps=4, state=state)
+    assert len(history["train_loss"]) == 7 and state.step == 7, (
+        f"fit(max_steps=4) on a state already at step 7 should return at once (train while "
+        f"state.step < max_steps); it recorded {len(history['train_loss'])} losses, step "
+        f"{state.step}")
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True)), (
+        "fit(max_steps=4) on a state at step 7 changed the parameters")
+
+
+@pytest.mark.points(1)
+def test_mlp_of_any_depth_has_no_activation_after_the_last_layer(impl):
+    torch.manual_seed(2)
+    model = impl.MLP([6, 8, 7, 5, 3])
+    model.eval()
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    x = torch.randn(4, 6)
+    h = x
+    for i, lin in enumerate(linears):
+        h = lin(h)
+        h = torch.relu(h) if i < len(linears) - 1 else h
+    with torch.no_grad():
+        got = model(x)
+    assert len(linears) == 4 and torch.allclose(got, h, rtol=1e-5, atol=1e-6), (  # float32
+        "MLP([6, 8, 7, 5, 3]) should be Linear -> ReLU -> Dropout three times, then a last "
+        "Linear with nothing after it; its output differs from that chain computed by hand")
+
+
+@pytest.mark.points(1)
+def test_train_step_sets_gradients_to_none(impl):
+    class PartlyUsed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = nn.Linear(3, 2), nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.used(x)
+
+    torch.manual_seed(3)
+    model = PartlyUsed()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.5)
+    model.unused.weight.grad = torch.ones(2, 3)  # a gradient left over from elsewhere
+    before = model.unused.weight.detach().clone()
+    impl.train_step(model, (torch.randn(4, 3), torch.tensor([0, 1, 1, 0])), opt, LOSS)
+    assert torch.equal(model.unused.weight, before), (
+        "a parameter the loss never reaches was changed by train_step: zero the gradients "
+        "with optimizer.zero_grad() (which sets them to None, so the optimizer skips that "
+        "parameter), not by filling them with zeros or leaving old ones")
+
+
+class _NotATensor:
+    pass
+
+
+@pytest.mark.points(1)
+def test_load_checkpoint_refuses_pickled_objects(impl, tmp_path):
+    model, opt, _ = _build(0)
+    path = tmp_path / "evil.pt"
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                "loop": {"step": 0}, "rng": {}, "payload": _NotATensor()}, path)
+    try:
+        impl.load_checkpoint(path, model, opt)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # torch raises pickle.UnpicklingError with weights_only=True
+        assert "weights_only" in str(exc) or "Unpickl" in type(exc).__name__, (
+            f"load_checkpoint failed on a file holding a pickled object, but with {exc!r}; "
+            "read checkpoints with torch.load(path, weights_only=True)")
+        return
+    raise AssertionError(
+        "load_checkpoint loaded a file holding an arbitrary pickled object: unpickling can run "
+        "any code, so read checkpoints with torch.load(path, weights_only=True)")

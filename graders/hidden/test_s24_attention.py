@@ -130,3 +130,54 @@ def test_left_padding_with_causal_mask(impl, rng):
     assert_close(out, ref, "left-padded causal attention vs torch (rows 0-1 of sequence 0 see "
                  "no key and must be 0)", rtol=1e-10, atol=1e-12)  # float64
     assert np.all(to_numpy(w[0, 0, :2]) == 0), "weights of queries with no visible key must be 0"
+
+
+@pytest.mark.points(1)
+def test_masks_and_attention_stay_on_the_inputs_device(impl):
+    """The meta device has shapes and dtypes but no data: nothing may silently move to the CPU."""
+    m = impl.causal_mask(4, device="meta")
+    assert m.device.type == "meta" and m.dtype == torch.bool and tuple(m.shape) == (4, 4), (
+        f"causal_mask(4, device='meta') should build a (4, 4) bool tensor on that device (pass "
+        f"device= to the factory function), got {tuple(m.shape)} {m.dtype} on {m.device}")
+    pad = impl.padding_mask(torch.tensor([2, 4], device="meta"), 4)
+    assert pad.device.type == "meta" and tuple(pad.shape) == (2, 1, 1, 4), (
+        f"padding_mask of lengths on the meta device should stay on it (build the positions "
+        f"with torch.arange(S, device=lengths.device)), got {tuple(pad.shape)} on {pad.device}")
+    q = torch.empty(2, 3, 4, 5, device="meta")
+    out, w = impl.scaled_dot_product_attention(q, q, q[..., :2], m & pad)
+    assert out.device.type == "meta" and w.device.type == "meta", (
+        f"attention on meta tensors returned out on {out.device} and weights on {w.device}")
+    assert tuple(out.shape) == (2, 3, 4, 2) and tuple(w.shape) == (2, 3, 4, 4)
+
+
+@pytest.mark.points(1)
+def test_attention_keeps_the_input_dtype(impl, rng):
+    q, k, v = (_t(rng.normal(size=(2, 4, 6))) for _ in range(3))
+    mask = impl.causal_mask(4)
+    ref, ref_w = impl.scaled_dot_product_attention(q, k, v, mask)
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 3e-2)):  # bf16: 8-bit mantissa
+        out, w = impl.scaled_dot_product_attention(q.to(dtype), k.to(dtype), v.to(dtype), mask)
+        assert out.dtype == dtype and w.dtype == dtype, (
+            f"attention on {dtype} inputs returned out {out.dtype} and weights {w.dtype}: "
+            "keep the inputs' dtype (no float64 constants, no softmax(dtype=...) left uncast)")
+        assert_close(out, ref, f"attention output in {dtype} vs float64", rtol=tol, atol=tol)
+        assert_close(w, ref_w, f"attention weights in {dtype} vs float64", rtol=tol, atol=tol)
+
+
+@pytest.mark.points(1)
+def test_a_query_fully_masked_in_one_head_only(impl, rng):
+    """A per-head mask (B, nh, T, S): the empty row of one head is zero, the same query in the
+    other heads is untouched (look for empty rows along the KEY axis, not across heads)."""
+    q, k, v = (_t(rng.normal(size=shape)) for shape in ((1, 3, 4, 6), (1, 3, 5, 6),
+                                                          (1, 3, 5, 2)))
+    mask = torch.as_tensor(rng.random((1, 3, 4, 5)) < 0.6)
+    mask[..., 0] = True  # every row sees key 0 ...
+    mask[0, 1, 2, :] = False  # ... but query 2 of head 1 sees nothing
+    out, w = impl.scaled_dot_product_attention(q, k, v, mask)
+    scores = (q @ k.transpose(-2, -1) / np.sqrt(6)).masked_fill(~mask, float("-inf"))
+    ref_w = torch.softmax(scores, dim=-1).nan_to_num(0.0)
+    assert_close(w, ref_w, "weights with a per-head mask where query 2 of head 1 sees no key "
+                 "(that row 0, every other row a softmax over its visible keys)",
+                 rtol=1e-10, atol=1e-12)
+    assert_close(out, ref_w @ v, "output with a per-head mask and one empty row",
+                 rtol=1e-10, atol=1e-12)

@@ -188,6 +188,62 @@ print(f"largest difference after a full resume: {gap.max():.3g}; "
       f"after a weights-only resume: {gap_naive.max():.3g}")
 
 # %% [markdown]
+# ## 4. The pieces, at length
+# **Dataset and DataLoader.** A Dataset is anything with `__len__` and `__getitem__(i) ->
+# (x_i, y_i)`. A DataLoader draws indices (shuffled or not), collates items into batches
+# `(B, ...)`, optionally in worker processes.
+#
+# **nn.Module.** Layers assigned as attributes (or kept in `nn.Sequential` / `nn.ModuleList`)
+# register their parameters, so `.parameters()`, `.to(device)`, `.state_dict()` and
+# `.train()` / `.eval()` reach them. A plain Python list of layers is invisible to all four.
+#
+# **One training step**, always in this order: `model.train()`, `optimizer.zero_grad()`,
+# `loss = loss_fn(model(x), y)`, `loss.backward()`, `optimizer.step()`. `.backward()` ADDS
+# into `.grad` (that is what makes gradient accumulation possible), so a forgotten
+# `zero_grad()` sums the gradients of every step so far.
+#
+# **Evaluation needs two different switches.** `model.eval()` changes what layers compute:
+# dropout becomes the identity, BatchNorm uses its running statistics instead of the batch's
+# (and stops updating them). `torch.no_grad()` stops autograd from recording a graph: less
+# memory, more speed, and no way to leak an update. Neither implies the other. Average the
+# loss per *sample*: a short last batch must not weigh as much as a full one.
+#
+# **What "the state of training" is.** Resuming is bit-identical only if everything that
+# influences the next step is restored: the parameters; the optimizer's state (Adam's moments
+# and step count, momentum buffers); the step counter (and any LR schedule that reads it); the
+# position in the data (which epoch, the epoch's shuffled order, how many batches were used);
+# and every random generator the loop touches: torch's (dropout, init), NumPy's and Python's
+# (augmentation in a Dataset). A DataLoader that shuffles with the global torch generator both
+# depends on and perturbs it; give it its own `torch.Generator`, whose state at the start of
+# each epoch fixes that epoch's order.
+#
+# To resume mid-epoch we set the loader's generator back to the epoch's starting state,
+# redraw the same order, and skip the batches already used. Skipping loads them (and a
+# Dataset may draw random numbers while loading), so the global generators are restored
+# AFTER the skip. When an epoch ends, the generator's state is the *next* epoch's starting
+# state, so closing an epoch records it: a checkpoint saved at an epoch boundary (after
+# `fit` returns, or in `on_epoch_end`) then resumes with the next epoch's order instead of
+# replaying epoch 0's. Large-scale code skips at the sampler level instead (Hugging Face's
+# `skip_first_batches`, torchdata's `StatefulDataLoader`), but the state to save is the same.
+#
+# **Limits.** Bit-identity holds on one machine and library version with the same thread
+# count. GPU kernels may be non-deterministic (`torch.use_deterministic_algorithms`), and
+# loader workers (`num_workers > 0`) get seeds derived from the loader's generator.
+#
+# **Safe checkpoints.** A checkpoint is written to a temporary file and renamed, so a crash
+# while saving never destroys the previous one, and read with
+# `torch.load(weights_only=True)`: unpickling a file can run arbitrary code, so we store
+# only tensors and plain Python values.
+#
+# **You should be able to explain**
+# - what `zero_grad()` is for, and what happens without it;
+# - the difference between `model.eval()` and `torch.no_grad()`, and why evaluation needs
+#   both;
+# - every piece of state a checkpoint must hold for an exact resume, and what breaks without
+#   each one;
+# - why the same seed gives the same result here, and when it would not.
+
+# %% [markdown]
 # ## Record your interpretation
 # Edit the sentence below with what *you* saw, then run the cell.
 
