@@ -135,3 +135,11 @@ def test_normalize_handles_unicode_spaces_and_keeps_punctuation(impl):
         "every Unicode whitespace (no-break space, em space, ideographic space) counts as "
         f"whitespace, and punctuation stays; got {got!r}")
     assert impl.normalize("") == "", "normalize('') is ''"
+
+
+@pytest.mark.points(1)
+def test_norm_option_compares_by_value(impl):
+    norm = "".join(["l", "1"])  # equal to "l1" but a different string object
+    W = impl.Tfidf(norm=norm).fit_transform(["aa aa bb", "bb cc dd"])
+    assert_close(np.abs(W).sum(axis=1), [1.0, 1.0], "row sums of |W| with norm='l1' built at "
+                 "run time (compare strings with ==, never with 'is')", rtol=1e-12, atol=0)
