@@ -143,3 +143,15 @@ def test_norm_option_compares_by_value(impl):
     W = impl.Tfidf(norm=norm).fit_transform(["aa aa bb", "bb cc dd"])
     assert_close(np.abs(W).sum(axis=1), [1.0, 1.0], "row sums of |W| with norm='l1' built at "
                  "run time (compare strings with ==, never with 'is')", rtol=1e-12, atol=0)
+
+
+@pytest.mark.points(1)
+def test_cosine_and_neighbours_accept_integer_and_float32_rows(impl):
+    X = np.array([[3, 4], [0, 0], [4, 3], [-3, -4]])
+    S = impl.cosine_similarity(X, X.astype(np.float32))
+    expected = np.array([[1, 0, 0.96, -1], [0, 0, 0, 0], [0.96, 0, 1, -0.96], [-1, 0, -0.96, 1]])
+    # float32 inputs are exact here (small integers); the cosines are computed in float64
+    assert_close(S, expected, "cosine_similarity of int64 rows with their float32 copy "
+                 "(integer division or float32 rounding?)", rtol=1e-12, atol=1e-12)
+    idx, _ = impl.nearest_neighbors(X[:1], X, k=3)
+    assert idx[0].tolist() == [0, 2, 1], f"neighbours of (3, 4) among int rows: {idx[0]}"

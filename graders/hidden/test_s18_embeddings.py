@@ -127,3 +127,37 @@ def test_most_similar_excludes_itself_even_when_duplicated(impl):
     assert got == [0, 2, 3], (
         "most_similar(E, 1, 3): rows 0 and 2 equal row 1 (a tie: lower index first), "
         f"row 1 itself is excluded; got {got}")
+
+
+@pytest.mark.points(1)
+def test_ppmi_of_a_non_symmetric_table_uses_column_sums_for_contexts(impl):
+    C = np.array([[0, 5, 1], [1, 0, 0], [2, 2, 1]], float)  # rows: words, columns: contexts
+    P = impl.ppmi(C, alpha=0.75)
+    N, ctx = C.sum(), C.sum(axis=0) ** 0.75
+    expected = np.zeros_like(C)
+    for w in range(3):
+        for c in range(3):
+            if C[w, c] > 0:
+                expected[w, c] = max(0.0, np.log((C[w, c] / N) / (C[w].sum() / N
+                                                                  * ctx[c] / ctx.sum())))
+    # the same logarithms: rounding only
+    assert_close(P, expected, "ppmi of a NON-symmetric table: P(w) from row sums, "
+                 "P_alpha(c) from column sums", rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_skipgram_pairs_of_a_long_sentence(impl):
+    pairs = np.asarray(impl.skipgram_pairs([list(range(300))], window=1))
+    assert len(pairs) == 2 * 299 and not np.any(pairs[:, 0] == pairs[:, 1]), (
+        "a sentence of 300 distinct words with window 1 has 598 pairs and no word is its "
+        f"own context; got {len(pairs)} pairs (compare positions with !=, never with 'is')")
+
+
+@pytest.mark.points(1)
+def test_analogy_never_answers_an_input_even_when_all_others_point_away(impl):
+    E = np.array([[1.0, 0.0], [0.9, 0.1], [1.0, 0.05], [-1.0, 0.0], [-1.0, 0.3]])
+    got = np.asarray(impl.analogy(E, 0, 1, 2)).tolist()
+    assert got == [4], (
+        "every candidate other than a, b, c has a NEGATIVE cosine with the target here; the "
+        f"answer must still be one of them (word 4, the least negative), got {got}. Exclude "
+        "the inputs with -inf, not with 0.")
