@@ -239,3 +239,19 @@ def test_ridge_matches_sklearn_on_diabetes(impl, alpha):
                  rtol=1e-7, atol=1e-7)
     assert_close(b, ref.intercept_, f"b of fit_ridge(alpha={alpha}) on the diabetes data",
                  rtol=1e-9, atol=1e-7)
+
+
+@pytest.mark.points(1)
+def test_method_names_are_compared_by_value(impl, rng):
+    """A name built at run time is equal to, but not the same object as, the literal."""
+    X = rng.normal(size=(20, 2))
+    y = X @ np.array([1.0, -1.0]) + 0.5 + 0.1 * rng.normal(size=20)
+    A = np.column_stack([X, np.ones(20)])
+    theta = np.linalg.lstsq(A, y, rcond=None)[0]
+    for name in ("solve", "lstsq"):
+        built = "".join(list(name))
+        w, b = impl.fit_normal_equation(X, y, method=built)
+        # a well-conditioned 3x3 system: either method agrees with lstsq to rounding
+        assert_close(np.append(w, b), theta, f"fit_normal_equation(X, y, method={name!r}) with "
+                     "the name built at run time (compare strings with ==, not `is`)",
+                     rtol=1e-9, atol=1e-12)
