@@ -117,5 +117,7 @@ class NGramLM:
 
     def sample(self, rng: np.random.Generator, max_len: int = 200) -> list[int]:
         """Start from n - 1 boundary tokens; repeat t = int(rng.choice(V, p=probs(context)))
-        until t is the boundary (not returned) or ``max_len`` tokens were drawn."""
+        until t is the boundary (not returned) or ``max_len`` (>= 0) tokens were drawn."""
+        if max_len < 0:
+            raise ValueError(f"max_len must be >= 0, got {max_len}")
         raise NotImplementedError("s19 ngram lm: draw from probs(context) with rng.choice, append, stop at 0")

@@ -105,3 +105,30 @@ def test_sample_stops_at_max_len_and_never_returns_the_boundary(impl):
     out = model.sample(np.random.default_rng(5))
     assert list(out) == [1, 2, 3, 1], f"a sample stops at the end token, not returned; got {out}"
     assert all(isinstance(t, int | np.integer) for t in out), "tokens are ints"
+
+
+@pytest.mark.points(1)
+def test_k_zero_without_training_data_is_the_uniform_model(impl):
+    model = impl.NGramLM(2, 5, k=0.0).fit([])
+    assert abs(model.nll([[1, 2, 3], [4]]) - math.log(5)) < 1e-12, (
+        "with k=0 and no counts every context is unseen: each prediction is the uniform 1/V, "
+        f"so nll = ln V = {math.log(5):.6f}; got {model.nll([[1, 2, 3], [4]])}")
+    assert abs(model.perplexity([[2]]) - 5) < 1e-9, "and the perplexity is V"
+
+
+@pytest.mark.points(1)
+def test_a_certain_model_has_zero_nll_on_its_training_text(impl):
+    model = impl.NGramLM(3, 4, k=0.0).fit([[1, 2, 3, 1]])   # every prediction has p = 1
+    got = model.nll([[1, 2, 3, 1]])
+    assert got == 0.0 and model.perplexity([[1, 2, 3, 1]]) == 1.0, (
+        "a model that predicts every token of this text with probability 1 has nll 0 and "
+        f"perplexity 1 (only p = 0 makes the nll infinite); got {got}")
+
+
+@pytest.mark.points(1)
+def test_sample_with_a_long_max_len(impl):
+    model = impl.NGramLM(1, 3, k=0.0).fit([[1, 2] * 500])   # the end has probability 1/1001
+    out = model.sample(np.random.default_rng(2), max_len=300)
+    assert len(out) == 300, (
+        f"with this seed the end token is not drawn within 300 tokens, so max_len=300 must "
+        f"stop the sample at exactly 300 tokens; got {len(out)} (compare lengths with <)")
