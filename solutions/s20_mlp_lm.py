@@ -168,7 +168,9 @@ def nll(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray,
 def sample(params: dict[str, np.ndarray], rng: np.random.Generator,
            max_len: int = 200) -> list[int]:
     """Start from a window of zeros (T = W1 rows / E); repeat t = int(rng.choice(V, p=
-    softmax(logits))) until t is 0 (not returned) or ``max_len`` tokens were drawn."""
+    softmax(logits))) until t is 0 (not returned) or ``max_len`` (>= 0) tokens were drawn."""
+    if max_len < 0:
+        raise ValueError(f"max_len must be >= 0, got {max_len}")
     T = params["W1"].shape[0] // params["C"].shape[1]
     # BEGIN SOLUTION: forward one window, softmax, draw, slide the window
     window, out = [0] * T, []
