@@ -41,10 +41,13 @@ from tools.stubgen import make_stub, solution_regions
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Instructor-side tools: they need solutions, hidden graders or mutants.
-TOOLS_DENY_FILES = {"contract.py", "nbgrader_export.py", "release.py", "bench.py", "AUTHORING.md"}
+TOOLS_DENY_FILES = {"contract.py", "nbgrader_export.py", "release.py", "bench.py", "AUTHORING.md",
+                    "mutation.py", "coverage_contract.py"}
+# Instructor-side graders/ folders: they quote solution code.
+GRADERS_DENY_DIRS = ("hidden", "mutants", "mutation", "coverage", "alternatives")
 TOOLS_DENY_DIRS = {"tests", "templates", "benchmarks", "pristine", "__pycache__"}
 TOP_LEVEL_FILES = {"conftest.py", ".gitignore"}
-FORBIDDEN = ("solutions", "graders/hidden", "graders/mutants", "tools/tests",
+FORBIDDEN = ("solutions", *(f"graders/{d}" for d in GRADERS_DENY_DIRS), "tools/tests",
              *(f"tools/{f}" for f in TOOLS_DENY_FILES))
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".txt", ".yml", ".yaml", ".json", ".cfg", ".ini",
                  ".ipynb", ".csv"}
@@ -82,7 +85,7 @@ def wanted(rel: str, released: set[str]) -> bool:
         return not (set(parts[1:-1]) & TOOLS_DENY_DIRS) and parts[-1] not in TOOLS_DENY_FILES \
             and not parts[-1].endswith(".pyc")
     if top == "graders":
-        if parts[1] in ("hidden", "mutants") or parts[-1].endswith(".pyc"):
+        if parts[1] in GRADERS_DENY_DIRS or parts[-1].endswith(".pyc"):
             return False
         m = re.fullmatch(r"test_(s\d\d_\w+)\.py", parts[1])
         return m is None or m.group(1) in released

@@ -1,0 +1,100 @@
+"""Automated mutation testing (tools/mutation.py): the machinery, and every step's report.
+
+The report check is what the README's test command runs: every step's
+graders/mutation/<id>.toml is current for today's solution and graders, explains every
+survivor, kills >= 95 % of the non-equivalent mutants, and a seeded sample of the mutants it
+says were killed is graded again and must still be killed.
+"""
+
+import pytest
+
+from tools import mutation
+from tools.course import find_step, load_steps
+
+# Steps whose report has not landed yet. Each helper deletes its own line once its reports
+# are committed; the lines are kept apart so that two deletions merge without a conflict.
+PENDING = {
+    # s00-s04 (graders-a)
+    "s00_toolbox", "s01_linear_regression", "s02_logistic_regression",
+    "s03_softmax_regression", "s04_metrics",
+    # -
+    # s05-s10 (graders-b)
+    "s05_model_selection", "s06_decision_tree", "s07_ensembles", "s08_svm",
+    "s09_unsupervised", "s10_pipeline",
+    # -
+    # s11-s16, s24 (graders-c)
+    "s11_mlp_backprop", "s12_autograd", "s13_optimizers", "s14_regularization_norm",
+    "s15_cnn", "s16_torch_training", "s24_attention",
+    # -
+}
+
+STEPS = load_steps()
+CHECKED = [s for s in STEPS if s.id not in PENDING]
+
+
+def test_pending_names_real_steps():
+    unknown = PENDING - {s.id for s in STEPS}
+    assert not unknown, f"PENDING names steps the manifest does not have: {sorted(unknown)}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHECKED, reason="no step has a mutation report yet")
+def test_mutation_reports_hold():
+    problems = mutation.check(CHECKED)
+    assert not problems, "mutation reports:\n" + "\n".join(problems)
+
+
+SOURCE = '''\
+def f(x):
+    y = x + 1
+    # BEGIN SOLUTION: compute
+    z = x * 2
+    if z > 3:
+        return z - 1
+    # END SOLUTION
+    return y + 2
+'''
+
+
+def test_only_solution_regions_are_mutated():
+    mutants = mutation.enumerate_mutants(SOURCE)
+    assert mutants and {m.line for m in mutants} <= {4, 5, 6}
+    assert any(m.operator.endswith("Mul_Add") for m in mutants)
+    assert not any(m.operator.endswith("_BitXor") for m in mutants), "bitwise swaps are left out"
+
+
+def test_mutant_ids_survive_edits_elsewhere():
+    before = {m.id for m in mutation.enumerate_mutants(SOURCE)}
+    moved = "import math\n\n\n" + SOURCE.replace("return y + 2", "return y + 2 + math.pi")
+    after = {m.id for m in mutation.enumerate_mutants(moved)}
+    assert before == after, "ids must not depend on line numbers or on code outside regions"
+    assert len(before) == len(mutation.enumerate_mutants(SOURCE)), "ids must be unique"
+
+
+def test_mutate_builds_one_edit():
+    m = next(m for m in mutation.enumerate_mutants(SOURCE) if m.operator.endswith("Gt_GtE"))
+    mutated = mutation.mutate(SOURCE, m)
+    assert mutated == SOURCE.replace("z > 3", "z >= 3")
+    assert mutation.diff_line(SOURCE, mutated) == "- if z > 3:\n+ if z >= 3:"
+
+
+def test_report_round_trips_and_judges(tmp_path, monkeypatch):
+    monkeypatch.setattr(mutation, "REPORTS", tmp_path)
+    step = find_step("s00")
+    survivors = [{"id": "A #0 | x", "diff": "- x\n+ y", "equivalent": "no input differs"},
+                 {"id": "B #0 | \"q\"", "diff": "- q\n+ r"}]
+    report = mutation.build_report(step, [f"id{i}" for i in range(40)] + ["bad"], ["bad"],
+                                   survivors)
+    mutation.write_report(step, report)
+    loaded = mutation.load_report(step)
+    assert loaded["summary"] == {"generated": 40, "killed": 38, "equivalent": 1,
+                                 "not_killed": 0, "unexplained": 1, "kill_rate": 0.9744}
+    assert loaded["survivor"] == survivors and loaded["not_valid"] == ["bad"]
+    problems = mutation.report_problems(step, loaded)
+    assert len(problems) == 1 and "without a test that kills them" in problems[0]
+    loaded["survivor"][1]["not_killed"] = "left on purpose"
+    loaded["summary"]["kill_rate"] = 0.9
+    assert any("below 95%" in p for p in mutation.report_problems(step, loaded))
+    loaded["hashes"]["solution"] = "0" * 64
+    assert any("stale (solution changed" in p for p in mutation.report_problems(step, loaded))
+    assert "no mutation report" in mutation.report_problems(step, None)[0]
