@@ -64,7 +64,11 @@ DIVERGENCE_FACTOR = 1e3  # an epoch whose loss exceeds this many times the initi
 
 
 class DivergenceError(RuntimeError):
-    """Gradient descent blew up: the loss became non-finite or grew past its start."""
+    """Gradient descent blew up: the loss became non-finite or grew past its start.
+
+    ``epoch`` is the diverging epoch k, ``loss`` its J, and ``history`` every J so far,
+    the diverging epoch's included: history[0] (the start) to history[k] == loss, k + 1 values.
+    """
 
     def __init__(self, epoch: int, loss: float, history) -> None:
         self.epoch = epoch
@@ -88,7 +92,10 @@ def predict(X: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
 
 def fit_normal_equation(X: np.ndarray, y: np.ndarray,
                         method: str = "solve") -> tuple[np.ndarray, float]:
-    """Exact least squares (w, b) via A = [X, 1]: solve A^T A theta = A^T y, or lstsq(A, y)."""
+    """Exact least squares (w, b) via A = [X, 1]: solve A^T A theta = A^T y, or lstsq(A, y).
+
+    With collinear columns only "lstsq" is required to answer: the minimum-norm theta.
+    """
     if method not in ("solve", "lstsq"):
         raise ValueError(f"method must be 'solve' or 'lstsq', got {method!r}")
     raise NotImplementedError("s01 linear regression: append a ones column, then np.linalg.solve or np.linalg.lstsq")
@@ -131,7 +138,8 @@ def gradient_descent(X: np.ndarray, y: np.ndarray, *, lr: float, epochs: int,
     updates on consecutive slices of batch_size rows of it (the last may be smaller), with
     the gradient of the batch's mean loss plus 2 l2 w. history[0] is J at the start,
     history[k] is J on all of X after epoch k. Raise DivergenceError(k, J, history) after
-    the first epoch k whose J is not finite or exceeds DIVERGENCE_FACTOR * history[0].
+    the first epoch k whose J is not finite or exceeds DIVERGENCE_FACTOR * history[0]
+    (strictly: a J exactly equal to it is not divergence); history then ends with that J.
     """
     if loss not in ("mse", "mae"):
         raise ValueError(f"loss must be 'mse' or 'mae', got {loss!r}")

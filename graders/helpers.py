@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 __all__ = [
-    "to_numpy", "check_shape", "assert_close", "assert_finite", "rel_error",
+    "to_numpy", "check_shape", "assert_close", "assert_finite", "rel_error", "fmt_pair",
+    "expect_array", "expect_self", "expect_raises",
     "numerical_gradient", "gradcheck", "overfit_tiny_batch", "assert_causal",
 ]
 
@@ -28,7 +29,54 @@ def to_numpy(x) -> np.ndarray:
 
 
 def _fmt_shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    """A shape as Python writes the tuple: (3,), (2, 5), ()."""
+    return str(tuple(int(s) for s in shape))
+
+
+def fmt_pair(actual: float, expected: float) -> tuple[str, str]:
+    """Two numbers with just enough significant digits that unequal values differ on screen."""
+    for digits in (8, 10, 12, 14, 17):
+        a, e = f"{actual:.{digits}g}", f"{expected:.{digits}g}"
+        if a != e or actual == expected:
+            return a, e
+    return repr(float(actual)), repr(float(expected))
+
+
+def expect_array(value, what: str, ndim: int | None = None) -> np.ndarray:
+    """`value` must be a NumPy array: "transform must return a NumPy array, got list"."""
+    if not isinstance(value, np.ndarray):
+        raise AssertionError(f"{what} must return a NumPy array, got {type(value).__name__}. "
+                             "Build the result with NumPy operations (np.asarray(...) around a "
+                             "list) so callers can index and broadcast it.")
+    if ndim is not None and value.ndim != ndim:
+        raise AssertionError(f"{what} must return a {ndim}-D array, got {value.ndim}-D with "
+                             f"shape {_fmt_shape(value.shape)}")
+    return value
+
+
+def expect_raises(exc_type: type[BaseException], call: Callable[[], object], what: str,
+                  why: str) -> BaseException:
+    """Run call(); it must raise exc_type. Returns the exception for further checks.
+
+    Fails with a sentence instead of pytest's bare "DID NOT RAISE": `what` names the call,
+    `why` says why it should have raised.
+    """
+    try:
+        result = call()
+    except exc_type as exc:
+        return exc
+    shown = repr(result)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    raise AssertionError(f"{what} should have raised {exc_type.__name__} ({why}), but it "
+                         f"returned normally: {shown}")
+
+
+def expect_self(result, obj, method: str) -> None:
+    """A fit-like method must `return self`, so calls can be chained (fit(X).predict(X))."""
+    if result is not obj:
+        got = "None" if result is None else f"a {type(result).__name__}"
+        raise AssertionError(f"{method} must end with `return self` (the fitted object), got "
+                             f"{got}. Chained calls such as {method}(...).transform(X) use it.")
 
 
 def check_shape(actual, expected: Sequence[int], what: str, names: str | None = None) -> None:
@@ -71,9 +119,10 @@ def assert_close(actual, expected, what: str, rtol: float = 1e-7, atol: float = 
     worst = np.unravel_index(np.argmax(err - allowed), err.shape) if err.ndim else ()
     where = f" at index {tuple(int(i) for i in worst)}" if err.ndim else ""
     n_bad = int(np.sum(err > allowed))
+    shown, wanted = fmt_pair(float(a[worst]), float(e[worst]))
     raise AssertionError(
         f"{what}: {n_bad} of {err.size} values differ from the expected ones; the worst"
-        f"{where} is {a[worst]:.8g} where {e[worst]:.8g} was expected "
+        f"{where} is {shown} where {wanted} was expected "
         f"(difference {err[worst]:.3g}, tolerance {allowed[worst]:.3g})."
     )
 

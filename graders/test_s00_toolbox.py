@@ -2,12 +2,13 @@
 
 import importlib.util
 import random
+import sys
 
 import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from graders.helpers import assert_close, check_shape
+from graders.helpers import assert_close, check_shape, expect_array, expect_self
 
 
 def _indexed_data(n: int, n_classes: int = 3, seed: int = 0):
@@ -162,7 +163,8 @@ def test_standardizer_matches_sklearn(impl, rng):
 def test_standardizer_uses_training_statistics_only(impl, rng):
     X_train = rng.normal(0.0, 1.0, size=(40, 3))
     X_test = rng.normal(5.0, 3.0, size=(10, 3))  # a shifted test set: leakage would hide it
-    scaler = impl.Standardizer().fit(X_train)
+    scaler = impl.Standardizer()
+    scaler.fit(X_train)
     expected = (X_test - X_train.mean(0)) / X_train.std(0)
     assert_close(scaler.transform(X_test), expected,
                  "transform(X_test) after fit(X_train) (must use the TRAINING mean and std)",
@@ -173,7 +175,82 @@ def test_standardizer_uses_training_statistics_only(impl, rng):
 @pytest.mark.points(1)
 def test_standardizer_constant_feature_maps_to_zero(impl):
     X = np.array([[1.0, 7.0], [2.0, 7.0], [3.0, 7.0]])
-    Z = impl.Standardizer().fit_transform(X)
+    scaler = impl.Standardizer()
+    Z = expect_array(scaler.fit_transform(X), "Standardizer.fit_transform", ndim=2)
     assert np.all(np.isfinite(Z)), (
         "a constant column produced NaN or inf: its std is 0, so divide by 1.0 instead")
     assert_close(Z[:, 1], np.zeros(3), "the constant column after scaling", atol=0)
+    assert_close(scaler.scale_, [np.std([1.0, 2.0, 3.0]), 1.0],
+                 "scale_ (the docstring: the population std, a 0 replaced by exactly 1.0)",
+                 rtol=1e-12, atol=0)
+
+
+@pytest.mark.points(1)
+def test_standardizer_fit_returns_self_and_methods_return_arrays(impl, rng):
+    X = rng.normal(size=(8, 3))
+    scaler = impl.Standardizer()
+    assert scaler.mean_ is None and scaler.scale_ is None, (
+        "a new Standardizer should have mean_ = scale_ = None until fit is called")
+    expect_self(scaler.fit(X), scaler, "Standardizer.fit")
+    for name in ("transform", "inverse_transform"):
+        out = expect_array(getattr(scaler, name)(X), f"Standardizer.{name}", ndim=2)
+        assert out.dtype == np.float64, (
+            f"Standardizer.{name} should return float64 (the docstring), got {out.dtype}")
+
+
+@pytest.mark.points(2)
+def test_minibatches_follow_rng_permutation_exactly(impl):
+    """The docstring's draw: the rows in the order rng.permutation(n), cut in order."""
+    X, y = _indexed_data(23)
+    order = np.random.default_rng(42).permutation(23)
+    expected = [order[i:i + 5].tolist() for i in range(0, 23, 5)]
+    got = [xb[:, 0].astype(int).tolist()
+           for xb, _ in impl.iterate_minibatches(X, y, 5, rng=np.random.default_rng(42))]
+    assert got == expected, (
+        f"with rng=np.random.default_rng(42), n=23 and batch_size=5 the batches should be the "
+        f"rows rng.permutation(23) gives, cut in order: {expected}; got {got}. Draw the "
+        "order once per epoch with rng.permutation(len(X)) and slice it, the short batch last.")
+
+
+@pytest.mark.points(1)
+def test_stratified_split_with_three_classes_is_a_partition(impl):
+    X, y = _indexed_data(150)  # 50 rows of each of 3 classes
+    s = impl.train_val_test_split(X, y, val_frac=0.2, test_frac=0.2, seed=5, stratify=True)
+    ids = [part[:, 0].astype(int).tolist() for part in (s.X_train, s.X_val, s.X_test)]
+    every = sorted(i for part in ids for i in part)
+    assert every == list(range(150)), (
+        f"a stratified split of 150 rows in 3 classes should use every row exactly once; "
+        f"it used {len(every)} rows, {len(set(every))} distinct: take each class's rows "
+        "(y == c) once, then cut them")
+    counts = [np.bincount(part, minlength=3).tolist() for part in (s.y_val, s.y_test)]
+    assert counts == [[10, 10, 10], [10, 10, 10]], (
+        f"each class of 50 should put round(0.2 * 50) = 10 rows in val and in test, got "
+        f"val {counts[0]}, test {counts[1]}")
+
+
+@pytest.mark.points(1)
+def test_split_sizes_round_non_integral_fractions(impl):
+    for n, val_frac, test_frac, want in ((101, 0.15, 0.25, (61, 15, 25)),
+                                         (105, 0.15, 0.05, (84, 16, 5))):
+        X, y = _indexed_data(n)
+        s = impl.train_val_test_split(X, y, val_frac=val_frac, test_frac=test_frac, seed=0)
+        sizes = (len(s.X_train), len(s.X_val), len(s.X_test))
+        assert sizes == want, (
+            f"n={n}, val_frac={val_frac}, test_frac={test_frac}: n_val = round({val_frac} * "
+            f"{n}) = {want[1]}, n_test = round({test_frac} * {n}) = {want[2]}, so (train, val, "
+            f"test) should be {want}; got {sizes}. Round, do not truncate or take the ceiling.")
+
+
+@pytest.mark.points(1)
+def test_set_seed_works_without_torch_and_mlx(impl, monkeypatch):
+    for name in ("torch", "mlx", "mlx.core"):
+        monkeypatch.setitem(sys.modules, name, None)  # `import torch` now raises ImportError
+    try:
+        gen = impl.set_seed(31)
+    except ImportError as exc:
+        raise AssertionError(
+            f"set_seed(31) raised ImportError ({exc}) on a machine without torch or MLX: "
+            "they are optional, so catch ImportError around each of their imports") from exc
+    assert random.random() == random.Random(31).random(), "set_seed(31) did not seed random"
+    assert gen.integers(0, 10**9) == np.random.default_rng(31).integers(0, 10**9), (
+        "without torch and MLX, set_seed(31) should still return np.random.default_rng(31)")

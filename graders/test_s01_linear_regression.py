@@ -6,7 +6,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
-from graders.helpers import assert_close, check_shape, gradcheck
+from graders.helpers import assert_close, check_shape, expect_raises, gradcheck
 
 
 def _regression_data(rng, n=80, d=4, noise=0.1):
@@ -152,16 +152,24 @@ def test_loss_history_starts_at_the_initial_loss_and_decreases(impl, rng):
 @pytest.mark.points(2)
 def test_too_large_learning_rate_raises_divergence_error(impl, rng):
     X, y = _regression_data(rng, n=60, d=3)
-    with pytest.raises(impl.DivergenceError) as info:
-        impl.gradient_descent(X, y, lr=5.0, epochs=200)  # lr far above 2 / lambda_max ~ 1
-    err = info.value
+    err = expect_raises(
+        impl.DivergenceError, lambda: impl.gradient_descent(X, y, lr=5.0, epochs=200),
+        "gradient_descent(X, y, lr=5.0, epochs=200) on standardised features",
+        "lr = 5 is far above 2 / lambda_max ~ 1, so the loss grows past 1000 x its start "
+        "within a few epochs; check J after every epoch and raise DivergenceError(epoch, J, "
+        "history)")
     assert 1 <= err.epoch < 200, (
         f"DivergenceError.epoch is {err.epoch}: it should name the first epoch whose loss "
         "blew up (here well before epoch 200), not the last one.")
     assert not np.isfinite(err.loss) or err.loss > 1e3 * err.history[0], (
         f"DivergenceError.loss is {err.loss:.4g}, which is not beyond 1000 x the initial loss "
         f"{err.history[0]:.4g}: raise only when the loss explodes or is not finite.")
-    check_shape(err.history, (err.epoch + 1,), "DivergenceError.history (the losses so far)")
+    check_shape(err.history, (err.epoch + 1,),
+                "DivergenceError.history (J at the start and after each epoch, the diverging "
+                "epoch's J included)")
+    assert err.history[-1] == err.loss or not np.isfinite(err.loss), (
+        f"DivergenceError.history should end with the diverging epoch's J ({err.loss:.6g}), "
+        f"but it ends with {err.history[-1]:.6g}: append J before raising.")
 
 
 @pytest.mark.points(2)

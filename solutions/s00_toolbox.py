@@ -84,9 +84,11 @@ def train_val_test_split(X: np.ndarray, y: np.ndarray, val_frac: float = 0.15,
                          stratify: bool = False) -> Split:
     """Shuffle the rows with ``np.random.default_rng(seed)`` and cut them in three.
 
-    Sizes: n_test = round(test_frac * n), n_val = round(val_frac * n), the rest is train.
-    With ``stratify=True`` the same rounding is applied within each class of ``y``, so every
-    split keeps the class proportions. The same seed must give the same split.
+    Sizes: n_test = round(test_frac * n), n_val = round(val_frac * n) (Python's ``round``),
+    the rest is train. With ``stratify=True`` the same rounding is applied within each class
+    of ``y`` (any label type: ints of any dtype, strings), so every split keeps the class
+    proportions. The same seed must give the same split, another seed another split; which
+    shuffled rows go to which split, and their order inside it, are yours to choose.
     """
     if not 0 <= val_frac < 1 or not 0 <= test_frac < 1 or val_frac + test_frac >= 1:
         raise ValueError(f"need 0 <= val_frac, test_frac and val_frac + test_frac < 1, got "
@@ -133,7 +135,8 @@ class Standardizer:
     """Z-score features with statistics from ``fit`` (the training split) only.
 
     After ``fit``: ``mean_`` and ``scale_`` of shape (d,); ``scale_`` is the population std
-    with zeros replaced by 1.0.
+    with zeros replaced by 1.0. ``fit`` returns self; ``transform`` and ``inverse_transform``
+    return float64 NumPy arrays for any numeric input (ints, float32).
     """
 
     def __init__(self) -> None:
@@ -157,7 +160,8 @@ class Standardizer:
         # END SOLUTION
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
-        return self.fit(X).transform(X)
+        self.fit(X)
+        return self.transform(X)
 
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
         if self.mean_ is None:

@@ -107,7 +107,9 @@ def binary_cross_entropy_grad(logits: np.ndarray, y: np.ndarray,
 def class_weights(y: np.ndarray, class_weight: str | dict | None) -> np.ndarray:
     """Per-sample weights (n,): None -> 1; "balanced" -> n / (2 n_c); dict -> {class: weight}.
 
-    n_c is the number of samples of the sample's class c; "balanced" is scikit-learn's rule.
+    n_c is the number of samples of the sample's class c; "balanced" is scikit-learn's rule
+    for two classes (with one class present, its samples get n / (2 n) = 0.5). A class
+    missing from the dict gets weight 1.0, as in scikit-learn.
     """
     y = _check_binary(y).astype(int)
     if class_weight is None:
@@ -129,8 +131,9 @@ class LogisticRegression:
 
     Each of at most ``n_iters`` steps: z = X w + b; append the current loss (cross-entropy
     with ``class_weights(y, class_weight)`` plus (l2/2)||w||^2) to ``loss_history_``; compute
-    the gradients; stop before updating if every |gradient| < ``tol``; else
-    w -= lr * dL/dw, b -= lr * dL/db. After ``fit``: ``coef_`` (d,), ``intercept_`` float.
+    the gradients; stop before updating if every |gradient| < ``tol`` (strictly: a gradient
+    equal to tol is not converged); else w -= lr * dL/dw, b -= lr * dL/db. ``fit`` returns
+    self; after it, ``coef_`` (d,), ``intercept_`` float.
     """
 
     def __init__(self, lr: float = 1.0, n_iters: int = 3000, l2: float = 0.0,

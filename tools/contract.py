@@ -5,7 +5,11 @@
 2. the solution passes: every public and hidden test, within the step's time budget;
 3. every mutant is killed: each graders/mutants/<id>/*.toml describes a plausible wrong answer
    as text replacements on the solution, and grading it must fail at least one test for a
-   reason other than NotImplementedError.
+   reason other than NotImplementedError;
+4. every alternative passes: each graders/alternatives/<id>/*.toml (the same format) is a
+   correct answer written differently (a loop for a vectorised line, lstsq for solve, another
+   tie-break the docstring allows), and it must pass every test the solution passes, so the
+   graders do not reject a correct implementation.
 
     python tools/contract.py                 # all steps
     python tools/contract.py s00 s24 --jobs 2
@@ -35,7 +39,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.course import Step, find_step, load_steps
+from tools.course import ROOT, Step, find_step, load_steps
 from tools.grading import StepRun, run_step
 from tools.stubgen import make_stub
 
@@ -60,6 +64,11 @@ def apply_mutant(solution: str, mutant_file: Path) -> tuple[str, str]:
     if source == solution:
         raise MutantError(f"{mutant_file.name}: the replacements change nothing")
     return source, spec.get("description", mutant_file.stem)
+
+
+def alternatives(step: Step) -> list[Path]:
+    folder = ROOT / "graders" / "alternatives" / step.id
+    return sorted(folder.glob("*.toml")) if folder.is_dir() else []
 
 
 @dataclass
@@ -123,6 +132,11 @@ def _judge_mutant(run: StepRun) -> tuple[bool, str]:
     return False, "SURVIVED: no grader test fails on this wrong implementation"
 
 
+def _judge_alternative(run: StepRun) -> tuple[bool, str]:
+    ok, detail = _judge_solution(run)
+    return ok, detail if ok else "REJECTED, though it is correct: " + detail
+
+
 def check_step(step: Step, jobs: int = 2) -> StepContract:
     """Run the triad for one step; mutants are graded in parallel, stopping at the first kill."""
     result = StepContract(step.id)
@@ -143,16 +157,28 @@ def check_step(step: Step, jobs: int = 2) -> StepContract:
             path.parent.mkdir()
             path.write_text(source)
             tasks.append((f"mutant:{mutant.stem}", str(path), description))
+        for alt in alternatives(step):
+            try:
+                source, description = apply_mutant(solution, alt)
+            except MutantError as exc:
+                tasks.append((f"alternative:{alt.stem}", None, str(exc)))
+                continue
+            path = Path(tmp) / f"alternative-{alt.stem}" / f"{step.id}.py"
+            path.parent.mkdir()
+            path.write_text(source)
+            tasks.append((f"alternative:{alt.stem}", str(path), description))
 
         def run(task) -> Verdict:
             check, impl, problem = task
             if impl is None:
                 return Verdict(step.id, check, False, problem)
-            stop_early = ["-x"] if check.startswith("mutant") else []
+            stop_early = ["-x"] if check.startswith(("mutant", "alternative")) else []
             r = run_step(step, impl, extra_args=stop_early)
-            judge = {"stub": _judge_stub, "solution": _judge_solution}.get(check, _judge_mutant)
+            kind = check.split(":")[0]
+            judge = {"stub": _judge_stub, "solution": _judge_solution,
+                     "alternative": _judge_alternative}.get(kind, _judge_mutant)
             ok, detail = judge(r)
-            if check.startswith("mutant"):
+            if kind in ("mutant", "alternative"):
                 detail = f"{problem}: {detail}"
             return Verdict(step.id, check, ok, detail, round(r.seconds, 2))
 

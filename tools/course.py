@@ -148,7 +148,11 @@ def manifest_problems(steps: list[Step] | None = None) -> list[str]:
     stray("exercises", "s*.ipynb", lambda p: p.stem)
     stray("graders", "test_*.py", lambda p: p.stem.removeprefix("test_"))
     stray("graders/hidden", "test_*.py", lambda p: p.stem.removeprefix("test_"))
-    for d in sorted((ROOT / "graders" / "mutants").glob("*")):
-        if d.is_dir() and d.name not in ids:
-            problems.append(f"stray mutants folder not in the manifest: {d.relative_to(ROOT)}")
+    for kind in ("mutants", "alternatives"):
+        for d in sorted((ROOT / "graders" / kind).glob("*")):
+            if d.is_dir() and d.name not in ids:
+                problems.append(f"stray {kind} folder not in the manifest: "
+                                f"{d.relative_to(ROOT)}")
+    stray("graders/mutation", "*.toml", lambda p: p.stem)
+    stray("graders/coverage", "*.toml", lambda p: p.stem)
     return problems

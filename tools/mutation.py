@@ -5,6 +5,7 @@ the solution must be rejected by the step's public + hidden graders.
     python tools/mutation.py check [s00 ...]       reports current, no unexplained survivor,
                                                    >= 95 % killed, a seeded sample re-killed
     python tools/mutation.py show s00              the survivors, with their diffs
+    python tools/mutation.py explain s00 ID --equivalent "why"    (or --not-killed "why")
 
 Mutants come from cosmic-ray's core operators (arithmetic, comparison, unary and boolean
 operator swaps, True/False, and/or, break/continue, numbers +-1, zero-iteration loops,
@@ -29,6 +30,7 @@ The report, ``graders/mutation/<step id>.toml``, is written by ``run`` and read 
     tool_version = "8.7.0"
     mutants_sha256 = "..."        # over the sorted ids of every mutation enumerated
     not_valid = []                # ids of edits that are not valid Python or change nothing
+    died = []                     # ids killed only by a crash or the time budget (not sampled)
     [hashes]                      # sha256 of the files the verdicts depend on (only these)
     solution = "..."
     public_graders = "..."
@@ -83,6 +85,7 @@ REPORTS = ROOT / "graders" / "mutation"
 TOOL = "cosmic-ray"
 MIN_KILL_RATE = 0.95
 SAMPLE = 2  # killed mutants per step that `check` re-grades
+DIED = "(the grading process died or ran over its budget)"
 _BITWISE = ("RShift", "LShift", "BitOr", "BitAnd", "BitXor")
 
 
@@ -212,7 +215,7 @@ def killed_by(run: StepRun) -> str | None:
         raise RuntimeError(f"{run.step.id}: the graders failed to collect, so no mutant can be "
                            f"judged: {run.collect_errors[0][-300:]}")
     if run.crash or run.timed_out:
-        return "(the grading process died or ran over its budget)"
+        return DIED
     return None
 
 
@@ -260,6 +263,7 @@ def run_mutation(step: Step, jobs: int = 2, progress=print) -> dict:
     progress(f"{step.id}: grading {len(items)} mutants, {jobs} at a time "
              f"(budget {budget:g} s each)")
     verdicts = grade_all(step, items, jobs, budget)
+    died = sorted(m.id for m, _ in items if verdicts[m.id] == DIED)
     survivors = []
     for m, mutated in items:
         if verdicts[m.id] is None:
@@ -269,23 +273,26 @@ def run_mutation(step: Step, jobs: int = 2, progress=print) -> dict:
                     entry[key] = reasons[m.id][key]
             survivors.append(entry)
     report = build_report(step, [m.id for m in mutants], not_valid, survivors)
+    report["died"] = died
     write_report(step, report)
     return report
 
 
-def build_report(step: Step, ids: list[str], not_valid: list[str],
-                 survivors: list[dict]) -> dict:
-    generated = len(ids) - len(not_valid)
+def summarize(generated: int, survivors: list[dict]) -> dict:
     equivalent = sum(bool(s.get("equivalent")) for s in survivors)
     not_killed = sum(bool(s.get("not_killed")) and not s.get("equivalent") for s in survivors)
-    unexplained = len(survivors) - equivalent - not_killed
     killed = generated - len(survivors)
     rate = killed / (generated - equivalent) if generated > equivalent else 1.0
+    return {"generated": generated, "killed": killed, "equivalent": equivalent,
+            "not_killed": not_killed, "unexplained": len(survivors) - equivalent - not_killed,
+            "kill_rate": round(rate, 4)}
+
+
+def build_report(step: Step, ids: list[str], not_valid: list[str],
+                 survivors: list[dict]) -> dict:
     return {"step": step.id, "tool": TOOL, "tool_version": tool_version(),
             "mutants_sha256": ids_digest(ids), "hashes": current_hashes(step),
-            "summary": {"generated": generated, "killed": killed, "equivalent": equivalent,
-                        "not_killed": not_killed, "unexplained": unexplained,
-                        "kill_rate": round(rate, 4)},
+            "summary": summarize(len(ids) - len(not_valid), survivors),
             "not_valid": not_valid, "survivor": survivors}
 
 
@@ -304,6 +311,8 @@ def write_report(step: Step, report: dict) -> None:
         lines.append(f"{key} = {_toml_str(report[key])}")
     lines.append("not_valid = [" + ", ".join(map(_toml_str, report["not_valid"])) + "]"
                  "  # edits that are not valid Python or change nothing")
+    lines.append("died = [" + ", ".join(map(_toml_str, report.get("died", []))) + "]"
+                 "  # killed by a crash or the time budget: `check` does not re-grade them")
     for table in ("hashes", "summary"):
         lines += ["", f"[{table}]"]
         lines += [f"{k} = {_toml_str(v)}" for k, v in report[table].items()]
@@ -352,7 +361,8 @@ def sample_to_regrade(step: Step, report: dict, k: int) -> tuple[list[tuple[Muta
     if ids_digest([m.id for m in mutants]) != report.get("mutants_sha256"):
         return [], (f"{step.id}: the mutants generated today differ from the report's; "
                     f"run `python tools/mutation.py run {step.id[:3]}`")
-    skip = {s["id"] for s in report.get("survivor", [])} | set(report.get("not_valid", []))
+    skip = {s["id"] for s in report.get("survivor", [])} | set(report.get("not_valid", [])) \
+        | set(report.get("died", []))
     killed = [m for m in mutants if m.id not in skip]
     random.Random(zlib.crc32(step.id.encode())).shuffle(killed)
     chosen = []
@@ -396,7 +406,27 @@ def check(steps: list[Step], sample: int = SAMPLE, jobs: int = 2) -> list[str]:
     return problems
 
 
-# --- show / CLI --------------------------------------------------------------------------------
+# --- show / explain / CLI ------------------------------------------------------------------------
+
+def explain(step: Step, which: str, kind: str, reason: str) -> str:
+    """Give the survivor whose id is `which` (or contains it, uniquely) a reason; its id."""
+    report = load_report(step)
+    if report is None:
+        raise SystemExit(f"{step.id}: no report yet; run `python tools/mutation.py run "
+                         f"{step.id[:3]}` first")
+    found = [s for s in report["survivor"] if s["id"] == which] or \
+        [s for s in report["survivor"] if which in s["id"]]
+    if len(found) != 1:
+        raise SystemExit(f"{step.id}: {len(found)} survivors match {which!r}; give the exact id "
+                         "(python tools/mutation.py show " + step.id[:3] + ")")
+    for key in ("equivalent", "not_killed"):
+        found[0].pop(key, None)
+    found[0][kind] = reason
+    report["summary"] = summarize(report["summary"]["generated"], report["survivor"])
+    write_report(step, report)
+    return found[0]["id"]
+
+
 
 def show(step: Step) -> str:
     report = load_report(step)
@@ -427,7 +457,20 @@ def main(argv: list[str] | None = None) -> int:
     p_check.add_argument("--jobs", type=int, default=2)
     p_show = sub.add_parser("show", help="print a step's survivors with their diffs")
     p_show.add_argument("steps", nargs="+")
+    p_why = sub.add_parser("explain", help="write a survivor's reason into the report")
+    p_why.add_argument("step")
+    p_why.add_argument("survivor", help="the survivor's id, or a part of it that is unique")
+    how = p_why.add_mutually_exclusive_group(required=True)
+    how.add_argument("--equivalent", metavar="REASON", help="no input can tell it apart")
+    how.add_argument("--not-killed", metavar="REASON", help="a real bug left uncaught: why")
     args = parser.parse_args(argv)
+    if args.command == "explain":
+        kind = "equivalent" if args.equivalent else "not_killed"
+        step = find_step(args.step)
+        survivor = explain(step, args.survivor, kind, args.equivalent or args.not_killed)
+        print(f"{step.id}: {kind}: {survivor}")
+        print(show(step).splitlines()[0])
+        return 0
     steps = [find_step(s) for s in args.steps] if args.steps else load_steps()
     if args.command == "show":
         print("\n\n".join(show(s) for s in steps))

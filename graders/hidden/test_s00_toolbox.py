@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.preprocessing import StandardScaler
 
-from graders.helpers import assert_close
+from graders.helpers import assert_close, expect_array
 
 
 @pytest.mark.points(2)
@@ -50,7 +51,8 @@ def test_split_with_no_validation_set(impl):
 def test_inverse_transform_round_trips(impl, rng):
     X = rng.normal(-2.0, 4.0, size=(30, 5))
     X[:, 2] = 1.5  # a constant column must round-trip too
-    scaler = impl.Standardizer().fit(X)
+    scaler = impl.Standardizer()
+    scaler.fit(X)
     assert_close(scaler.inverse_transform(scaler.transform(X)), X,
                  "inverse_transform(transform(X))", rtol=1e-12, atol=1e-12)
 
@@ -58,7 +60,8 @@ def test_inverse_transform_round_trips(impl, rng):
 @pytest.mark.points(1)
 def test_standardizer_transform_is_stateless(impl, rng):
     """transform must not refit: scaling a batch alone or with others gives the same rows."""
-    scaler = impl.Standardizer().fit(rng.normal(size=(20, 2)))
+    scaler = impl.Standardizer()
+    scaler.fit(rng.normal(size=(20, 2)))
     X_new = rng.normal(10.0, 5.0, size=(6, 2))
     assert_close(scaler.transform(X_new[:2]), scaler.transform(X_new)[:2],
                  "transform of 2 rows vs the same rows inside a larger batch", rtol=1e-12,
@@ -75,3 +78,63 @@ def test_set_seed_seeds_mlx(impl):
     mx.random.seed(9)
     assert np.array_equal(ours, np.array(mx.random.uniform(shape=(3,)))), (
         "mlx is installed but set_seed did not seed it: call mx.random.seed(seed)")
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("labels", ["int32", "str", "one_class"])
+def test_stratified_split_with_other_label_types(impl, labels):
+    y = {"int32": np.array([3, 7] * 30, dtype=np.int32),
+         "str": np.array(["cat", "dog", "dog"] * 20),
+         "one_class": np.full(60, 2)}[labels]
+    X = np.arange(60, dtype=float)[:, None]
+    s = impl.train_val_test_split(X, y, val_frac=0.25, test_frac=0.25, seed=2, stratify=True)
+    ids = sorted(int(i) for part in (s.X_train, s.X_val, s.X_test) for i in part[:, 0])
+    assert ids == list(range(60)), (
+        f"a stratified split with {labels} labels should use each row once, got {len(ids)} "
+        f"rows ({len(set(ids))} distinct)")
+    for part, Xs, name in ((s.y_val, s.X_val, "val"), (s.y_test, s.X_test, "test")):
+        assert part.dtype == y.dtype and np.array_equal(part, y[Xs[:, 0].astype(int)]), (
+            f"with {labels} labels the {name} labels must be the rows' own labels, same dtype")
+        for c in np.unique(y):
+            want = round(0.25 * int(np.sum(y == c)))
+            assert int(np.sum(part == c)) == want, (
+                f"with {labels} labels class {c!r} should put {want} rows in {name}, got "
+                f"{int(np.sum(part == c))}")
+
+
+@pytest.mark.points(1)
+def test_drop_last_with_large_batches(impl):
+    X = np.arange(1000, dtype=float)[:, None]
+    y = np.arange(1000)
+    sizes = [len(xb) for xb, _ in impl.iterate_minibatches(X, y, 300, drop_last=True)]
+    assert sizes == [300, 300, 300], (
+        f"n=1000, batch_size=300, drop_last=True should give three full batches, got {sizes}"
+        ": compare sizes with <, not `is` (ints above 256 are distinct objects)")
+    sizes = [len(xb) for xb, _ in impl.iterate_minibatches(X, y, 1500)]
+    assert sizes == [1000], f"a batch larger than the data is one batch of all rows: {sizes}"
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("kind", ["far_from_origin", "float32", "int"])
+def test_standardizer_on_other_inputs(impl, rng, kind):
+    base = rng.normal(0.0, 1.0, size=(40, 3))
+    X = {"far_from_origin": 1e8 + base, "float32": base.astype(np.float32),
+         "int": np.round(base * 10).astype(np.int64)}[kind]
+    scaler = impl.Standardizer()
+    scaler.fit(X)
+    Z = expect_array(scaler.transform(X), "Standardizer.transform", ndim=2)
+    assert Z.dtype == np.float64, f"transform of {kind} input should give float64, got {Z.dtype}"
+    expected = StandardScaler().fit_transform(np.asarray(X, dtype=np.float64))
+    # float64 on the same data; two-pass mean / std keeps 1e8-offset data at ~1e-7 relative
+    assert_close(Z, expected, f"Standardizer on {kind} data vs StandardScaler", rtol=1e-6,
+                 atol=1e-6)
+
+
+@pytest.mark.points(1)
+def test_inverse_transform_of_new_rows_keeps_constant_columns(impl):
+    scaler = impl.Standardizer()
+    scaler.fit(np.array([[0.0, 4.0], [2.0, 4.0]]))
+    back = expect_array(scaler.inverse_transform(np.array([[1.0, 2.0]])),
+                        "Standardizer.inverse_transform")
+    assert_close(back, [[2.0, 6.0]], "inverse_transform([[1, 2]]) after fitting a constant "
+                 "column 4 (its scale_ is 1.0, so z = 2 maps back to 4 + 2)", atol=1e-12)

@@ -7,24 +7,38 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 
-from graders.helpers import assert_close, check_shape
+from graders.helpers import assert_close, check_shape, expect_raises
 
 
-def _reference_gd(X, y, lr, epochs, batch_size, seed, l2=0.0):
-    """The documented loop, written independently: MSE, w = 0, b = 0, one permutation per epoch."""
+def _reference_gd(X, y, lr, epochs, batch_size, seed, l2=0.0, loss="mse"):
+    """The documented loop, written independently: w = 0, b = 0, one permutation per epoch."""
     rng = np.random.default_rng(seed)
     n, d = X.shape
     w, b = np.zeros(d), 0.0
-    history = [np.mean((X @ w + b - y) ** 2) + l2 * w @ w]
+
+    def J():
+        r = X @ w + b - y
+        return (np.mean(r ** 2) if loss == "mse" else np.mean(np.abs(r))) + l2 * w @ w
+
+    history = [J()]
     for _ in range(epochs):
         order = rng.permutation(n) if batch_size else np.arange(n)
         step = batch_size or n
         for i in range(0, n, step):
             idx = order[i:i + step]
             r = X[idx] @ w + b - y[idx]
-            w, b = w - lr * (2 * X[idx].T @ r / len(idx) + 2 * l2 * w), b - lr * 2 * r.mean()
-        history.append(np.mean((X @ w + b - y) ** 2) + l2 * w @ w)
+            g = 2 * r if loss == "mse" else np.sign(r)  # d(loss_i)/d(prediction_i)
+            w, b = w - lr * (X[idx].T @ g / len(idx) + 2 * l2 * w), b - lr * g.mean()
+        history.append(J())
     return w, b, np.array(history)
+
+
+def _diverge(impl, X, y, lr, epochs, why, **kw):
+    call = f"gradient_descent(X, y, lr={lr}, epochs={epochs}" + "".join(
+        f", {k}={v}" for k, v in kw.items()) + ")"
+    return expect_raises(impl.DivergenceError,
+                         lambda: impl.gradient_descent(X, y, lr=lr, epochs=epochs, **kw),
+                         call, why)
 
 
 @pytest.mark.points(2)
@@ -62,25 +76,29 @@ def test_least_squares_residual_is_orthogonal_to_the_features(impl, n, d, seed):
 
 
 @pytest.mark.points(2)
-@pytest.mark.parametrize("batch_size", [None, 1, 5])
-def test_gd_updates_follow_the_documented_order(impl, rng, batch_size):
-    """Batch GD, SGD and mini-batches of 5 on 23 rows, compared with the documented loop."""
+@pytest.mark.parametrize("batch_size, l2, loss", [(None, 0.0, "mse"), (1, 0.0, "mse"),
+                                                  (5, 0.05, "mse"), (4, 0.02, "mae"),
+                                                  (None, 0.1, "mae")])
+def test_gd_updates_follow_the_documented_order(impl, rng, batch_size, l2, loss):
+    """Batch GD, SGD and mini-batches on 23 rows (a short last batch), with and without the
+    penalty, for both losses, compared with the documented loop driven by the same seed."""
     X = rng.normal(size=(23, 3))
     y = X @ np.array([0.5, -1.0, 2.0]) - 1.0 + 0.3 * rng.normal(size=23)
-    res = impl.gradient_descent(X, y, lr=0.02, epochs=6, batch_size=batch_size, seed=11)
-    w, b, hist = _reference_gd(X, y, 0.02, 6, batch_size, 11)
+    kw = dict(batch_size=batch_size, l2=l2, loss=loss)
+    res = impl.gradient_descent(X, y, lr=0.02, epochs=6, seed=11, **kw)
+    w, b, hist = _reference_gd(X, y, 0.02, 6, batch_size, 11, l2, loss)
     check_shape(res.history, (7,), "history after 6 epochs")
     how = ("one update per epoch on all rows" if batch_size is None else
            "per epoch: order = rng.permutation(n) with rng = np.random.default_rng(seed) created "
            "once before the loop, then consecutive slices of batch_size rows (the last shorter), "
            "each using the gradient of that batch's MEAN loss")
+    how += f"; the penalty's gradient 2 * l2 * w (l2={l2}) is added to every update"
+    what = f"with batch_size={batch_size}, l2={l2}, loss={loss!r}"
     # the same arithmetic in a different order: rounding only
-    assert_close(res.w, w, f"w after 6 epochs with batch_size={batch_size} ({how})", rtol=1e-9,
-                 atol=1e-10)
-    assert_close(res.b, b, f"b after 6 epochs with batch_size={batch_size}", rtol=1e-9,
-                 atol=1e-10)
-    assert_close(res.history, hist, f"the loss history with batch_size={batch_size}",
-                 rtol=1e-9, atol=1e-10)
+    assert_close(res.w, w, f"w after 6 epochs {what} ({how})", rtol=1e-9, atol=1e-10)
+    assert_close(res.b, b, f"b after 6 epochs {what}", rtol=1e-9, atol=1e-10)
+    assert_close(res.history, hist, f"the history of J = loss + l2 ||w||^2 {what} (J includes "
+                 "the penalty term)", rtol=1e-9, atol=1e-10)
 
 
 @pytest.mark.points(2)
@@ -104,24 +122,69 @@ def test_divergence_is_reported_at_the_first_exploding_epoch(impl, rng):
     with np.errstate(over="ignore", invalid="ignore"):
         _, _, hist = _reference_gd(X, y, 1.6, 30, None, 0)
     first = int(np.argmax(~np.isfinite(hist) | (hist > 1e3 * hist[0])))
-    with pytest.raises(impl.DivergenceError) as info:
-        impl.gradient_descent(X, y, lr=1.6, epochs=30)
-    err = info.value
+    err = _diverge(impl, X, y, 1.6, 30, "lr = 1.6 is above 2 / lambda_max here: J grows "
+                   "past 1000 x its start")
     assert err.epoch == first, (
         f"the loss first exceeded 1000 x its initial value after epoch {first}, but "
         f"DivergenceError says epoch {err.epoch}: check after every epoch and stop at once.")
     assert_close(err.loss, hist[first], "DivergenceError.loss", rtol=1e-8)
+    assert_close(err.history, hist[:first + 1], "DivergenceError.history (J from the start "
+                 "to the diverging epoch, that epoch included)", rtol=1e-8)
+
+
+@pytest.mark.points(1)
+def test_divergence_is_measured_against_the_initial_loss(impl):
+    """J falls 800-fold in epoch 1 and then grows 1.21-fold an epoch: the threshold is
+    1000 x history[0], not 1000 x a later or smaller J."""
+    col_a = np.sqrt(1.05) * np.array([1.0, -1.0, 1.0, -1.0])  # lr * lambda = 2.1: grows
+    col_b = np.sqrt(0.5) * np.array([1.0, 1.0, -1.0, -1.0])  # lr * lambda = 1: gone at once
+    X = np.column_stack([col_a, col_b])
+    y = X @ np.array([np.sqrt(1e-3 / 1.05), np.sqrt(2.0)])
+    _, _, hist = _reference_gd(X, y, 1.0, 100, None, 0)
+    first = int(np.argmax(hist > 1e3 * hist[0]))
+    err = _diverge(impl, X, y, 1.0, 100, "one direction's error grows 1.1-fold an epoch, so J "
+                   f"passes 1000 x its start after epoch {first}")
+    assert err.epoch == first, (
+        f"J first exceeded 1000 x history[0] after epoch {first}, but DivergenceError says "
+        f"epoch {err.epoch}: compare every epoch's J with DIVERGENCE_FACTOR * history[0], "
+        "the loss before any update.")
+
+
+@pytest.mark.points(1)
+def test_a_loss_exactly_at_the_threshold_is_not_divergence(impl):
+    """One row, a zero feature: after epoch 1, J is exactly 1000 x history[0] (0.1 -> 100.0)."""
+    X, y = np.zeros((1, 1)), np.array([0.31622776601683794])
+    res = impl.gradient_descent(X, y, lr=16.311388300841895, epochs=1)
+    assert res.history[1] == 1e3 * res.history[0], (
+        f"expected J to go from 0.1 to exactly 100.0 in this run, got {res.history.tolist()}")
+    err = _diverge(impl, X, y, 16.311388300841895, 2, "epoch 2's J is 1e5, past 1000 x 0.1")
+    assert err.epoch == 2, (
+        f"J after epoch 1 equals 1000 x history[0] exactly, which does not EXCEED it, so the "
+        f"first diverging epoch is 2; DivergenceError says {err.epoch}: use >, not >=.")
+
+
+@pytest.mark.points(1)
+def test_mae_subgradient_is_zero_where_the_residual_is_zero(impl):
+    X = np.array([[1.0, 2.0], [3.0, -1.0], [-2.0, 0.5], [0.5, 1.0]])
+    w, b = np.array([1.0, -1.0]), 0.5
+    y = X @ w + b
+    y[[1, 3]] += np.array([2.0, -3.0])  # rows 0 and 2 have residual exactly 0
+    dw, db = impl.mae_grad(X, y, w, b)
+    s = np.array([0.0, -1.0, 0.0, 1.0])  # sign(0) = 0, the documented subgradient
+    assert_close(np.append(dw, db), np.append(X.T @ s / 4, s.mean()),
+                 "mae_grad (dw, db) when two residuals are exactly 0 (sign(0) = 0, np.sign)",
+                 rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.points(1)
 def test_sgd_overflow_is_an_error_not_nan(impl, rng):
     X = rng.normal(size=(30, 2)) * 100
     y = rng.normal(size=30)
-    with pytest.raises(impl.DivergenceError) as info:
-        impl.gradient_descent(X, y, lr=1e3, epochs=5, batch_size=1)
-    assert info.value.epoch == 1, (
+    err = _diverge(impl, X, y, 1e3, 5, "lr = 1000 on features of size 100 overflows in the "
+                   "first epoch; a NaN or inf J is divergence too", batch_size=1)
+    assert err.epoch == 1, (
         f"with lr=1000 on features of size 100, SGD overflows in the first epoch, but "
-        f"DivergenceError names epoch {info.value.epoch}")
+        f"DivergenceError names epoch {err.epoch}")
 
 
 @pytest.mark.points(1)
@@ -176,3 +239,19 @@ def test_ridge_matches_sklearn_on_diabetes(impl, alpha):
                  rtol=1e-7, atol=1e-7)
     assert_close(b, ref.intercept_, f"b of fit_ridge(alpha={alpha}) on the diabetes data",
                  rtol=1e-9, atol=1e-7)
+
+
+@pytest.mark.points(1)
+def test_method_names_are_compared_by_value(impl, rng):
+    """A name built at run time is equal to, but not the same object as, the literal."""
+    X = rng.normal(size=(20, 2))
+    y = X @ np.array([1.0, -1.0]) + 0.5 + 0.1 * rng.normal(size=20)
+    A = np.column_stack([X, np.ones(20)])
+    theta = np.linalg.lstsq(A, y, rcond=None)[0]
+    for name in ("solve", "lstsq"):
+        built = "".join(list(name))
+        w, b = impl.fit_normal_equation(X, y, method=built)
+        # a well-conditioned 3x3 system: either method agrees with lstsq to rounding
+        assert_close(np.append(w, b), theta, f"fit_normal_equation(X, y, method={name!r}) with "
+                     "the name built at run time (compare strings with ==, not `is`)",
+                     rtol=1e-9, atol=1e-12)

@@ -138,3 +138,43 @@ def test_minibatch_epochs_are_seeded_and_complete(impl, rng):
         "seeds 1 and 2 gave identical weights: shuffle each epoch with "
         "np.random.default_rng(seed).permutation(n)")
     check_shape(a.W, (4, 3), "W after fit on 4 features and 3 classes")
+
+
+def _reference_fit(X, y, K, lr, n_epochs, l2, batch_size, seed):
+    """The documented loop, written independently: W, b and every recorded loss."""
+    rng = np.random.default_rng(seed)
+    n, d = X.shape
+    W, b, losses = np.zeros((d, K)), np.zeros(K), []
+    for _ in range(n_epochs):
+        order = rng.permutation(n) if batch_size else np.arange(n)
+        step = batch_size or n
+        for start in range(0, n, step):
+            idx = order[start:start + step]
+            Z = X[idx] @ W + b
+            losses.append(np.mean(logsumexp(Z, axis=1) - Z[np.arange(len(idx)), y[idx]])
+                          + 0.5 * l2 * np.sum(W ** 2))
+            G = (sp_softmax(Z, axis=1) - np.eye(K)[y[idx]]) / len(idx)
+            W, b = W - lr * (X[idx].T @ G + l2 * W), b - lr * G.sum(axis=0)
+    return W, b, np.array(losses)
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("batch_size", [None, 5])
+def test_fit_follows_the_documented_loop_exactly(impl, rng, batch_size):
+    """23 rows (batches of 5: the last has 3), l2 on, and n_classes=4 though y has only 0-2."""
+    X = rng.normal(size=(23, 3)) + np.array([4.0, -2.0, 0.0])
+    y = rng.integers(0, 3, size=23).astype(np.int32)
+    kw = dict(lr=0.2, n_epochs=3, l2=0.1, batch_size=batch_size, seed=9)
+    model = impl.SoftmaxRegression(**kw).fit(X, y, n_classes=4)
+    W, b, losses = _reference_fit(X, y.astype(int), 4, 0.2, 3, 0.1, batch_size, 9)
+    how = ("one full-batch step per epoch" if batch_size is None else
+           "each epoch: order = rng.permutation(n), rng = np.random.default_rng(seed) made once "
+           "per fit, then consecutive batches of batch_size rows, the last one shorter")
+    check_shape(model.W, (3, 4), "W after fit(X, y, n_classes=4)")
+    check_shape(np.asarray(model.loss_history_), losses.shape,
+                f"loss_history_ with batch_size={batch_size} (one loss per step)")
+    # the same float64 steps up to summation order: rounding only
+    assert_close(model.loss_history_, losses, f"loss_history_ with {kw} ({how})", rtol=1e-9,
+                 atol=1e-12)
+    assert_close(model.W, W, f"W after the documented loop with {kw}", rtol=1e-9, atol=1e-12)
+    assert_close(model.b, b, f"b after the documented loop with {kw}", rtol=1e-9, atol=1e-12)

@@ -185,3 +185,81 @@ def test_ece_separates_calibrated_from_overconfident(impl):
     assert ece_over > 0.2, (
         f"pushing every probability to 0.01 / 0.99 should raise ECE above 0.2, got "
         f"{ece_over:.4f}")
+
+
+@pytest.mark.points(1)
+def test_average_names_are_compared_by_value(impl):
+    """A name built at run time (read from a config file, say) is equal to, but not the same
+    object as, the literal: `average is "macro"` fails on it, `average == "macro"` works."""
+    y_true = np.array([0, 1, 2, 2, 1, 0, 2, 1])
+    y_pred = np.array([0, 2, 2, 1, 1, 0, 2, 0])
+    for name in ("macro", "micro", "weighted"):
+        built = "".join(list(name))
+        assert built == name and built is not name
+        got = _quiet(impl.precision_recall_f1, y_true, y_pred, average=built)
+        want = skm.precision_recall_fscore_support(y_true, y_pred, average=name,
+                                                   zero_division=0)[:3]
+        # counts over 8 labels: exact up to one rounding
+        assert_close(np.array(got, dtype=float), np.array(want),
+                     f"precision_recall_f1(..., average={name!r}) with the name built at run "
+                     "time (compare strings with ==, never with `is`)", rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_pr_curve_with_exactly_one_positive(impl):
+    y = np.array([0, 0, 1, 0, 0])
+    scores = np.array([0.1, 0.4, 0.35, 0.8, 0.2])
+    precision, recall, thresholds = _quiet(impl.precision_recall_curve, y, scores)
+    sk_p, sk_r, sk_t = skm.precision_recall_curve(y, scores)
+    # ratios of small counts: exact up to one rounding
+    assert_close(recall, sk_r, "recall of the PR curve with exactly one positive (tps / #pos "
+                 "with #pos = 1)", rtol=1e-12, atol=1e-12)
+    assert_close(precision, sk_p, "precision of the PR curve with one positive", rtol=1e-12,
+                 atol=1e-12)
+    assert_close(_quiet(impl.average_precision, y, scores),
+                 skm.average_precision_score(y, scores),
+                 "average_precision with exactly one positive", rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_probabilities_exactly_on_bin_edges(impl):
+    """Bins are closed on the right: 0.1 is in [0, 0.1], 0.2 in (0.1, 0.2], 1.0 in the last."""
+    edges = np.linspace(0.0, 1.0, 6)  # n_bins = 5: edges 0, .2, .4, .6, .8, 1
+    prob = np.array([edges[1], edges[1], edges[2], edges[3], 1.0, 0.0])
+    y = np.array([1, 0, 1, 0, 1, 0])
+    prob_true, prob_pred, counts = _quiet(impl.calibration_curve, y, prob, n_bins=5)
+    assert np.asarray(counts).tolist() == [3, 1, 1, 1], (
+        f"with 5 bins, probabilities {prob.tolist()} fall in bins [0, .2] x3 (0.2 is its right "
+        f"edge), (.2, .4], (.4, .6] and (.8, 1]: counts [3, 1, 1, 1]; got "
+        f"{np.asarray(counts).tolist()}. Use np.searchsorted(edges[1:-1], p) (side='left').")
+    assert_close(prob_true, [1 / 3, 1.0, 0.0, 1.0], "prob_true with probabilities on the bin "
+                 "edges", rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_threshold_counts_by_hand_with_ties(impl):
+    y = np.array([1, 0, 1, 1, 0, 0, 1], dtype=np.int32)
+    scores = np.array([0.9, 0.7, 0.7, 0.3, 0.3, 0.3, 0.1])
+    fps, tps, thresholds = _quiet(impl.threshold_counts, y, scores)
+    # counts: exact
+    got = [np.asarray(a, dtype=float).tolist() for a in (fps, tps, thresholds)]
+    want = [[0.0, 1.0, 3.0, 3.0], [1.0, 2.0, 3.0, 4.0], [0.9, 0.7, 0.3, 0.1]]
+    assert got == want, (
+        f"threshold_counts(y, scores) should give (fps, tps, thresholds) = {want}: one point "
+        "per distinct score from the highest down, tied scores counted together; got "
+        f"{got}")
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("average", [None, "macro", "weighted", "micro"])
+def test_labels_pick_and_order_the_classes(impl, average):
+    y_true = np.array(["b", "a", "c", "c", "a", "b", "c", "a", "d"])
+    y_pred = np.array(["b", "c", "c", "a", "a", "b", "b", "a", "c"])
+    labels = np.array(["c", "a"])  # a subset, in a given order
+    got = _quiet(impl.precision_recall_f1, y_true, y_pred, average=average, labels=labels)
+    want = skm.precision_recall_fscore_support(y_true, y_pred, average=average, labels=labels,
+                                               zero_division=0)[:3]
+    # ratios of small counts: exact up to rounding
+    assert_close(np.array(got, dtype=float), np.array(want, dtype=float),
+                 f"precision_recall_f1(..., average={average!r}, labels=['c', 'a']) on string "
+                 "labels: only the given labels, in the given order", rtol=1e-12, atol=1e-12)

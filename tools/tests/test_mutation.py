@@ -15,8 +15,7 @@ from tools.course import find_step, load_steps
 # are committed; the lines are kept apart so that two deletions merge without a conflict.
 PENDING = {
     # s00-s04 (graders-a)
-    "s00_toolbox", "s01_linear_regression", "s02_logistic_regression",
-    "s03_softmax_regression", "s04_metrics",
+    "s02_logistic_regression", "s03_softmax_regression", "s04_metrics",
     # -
     # s05-s10 (graders-b)
     "s05_model_selection", "s06_decision_tree", "s07_ensembles", "s08_svm",
@@ -98,3 +97,14 @@ def test_report_round_trips_and_judges(tmp_path, monkeypatch):
     loaded["hashes"]["solution"] = "0" * 64
     assert any("stale (solution changed" in p for p in mutation.report_problems(step, loaded))
     assert "no mutation report" in mutation.report_problems(step, None)[0]
+
+
+def test_explain_keeps_a_reason_and_recounts(tmp_path, monkeypatch):
+    monkeypatch.setattr(mutation, "REPORTS", tmp_path)
+    step = find_step("s00")
+    survivors = [{"id": "A #0 | x < n", "diff": "- x < n\n+ x != n"}]
+    mutation.write_report(step, mutation.build_report(step, ["a", "b", "A"], [], survivors))
+    mutation.explain(step, "x < n", "equivalent", "x never exceeds n")
+    report = mutation.load_report(step)
+    assert report["survivor"][0]["equivalent"] == "x never exceeds n"
+    assert report["summary"]["unexplained"] == 0 and report["summary"]["kill_rate"] == 1.0
