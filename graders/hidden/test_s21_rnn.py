@@ -156,3 +156,24 @@ def test_predict_is_the_argmax_of_the_read_out(impl, rng):
     check_shape(got, (3, 4), "predict(params, tokens (3, 4))", "N, T")
     assert np.array_equal(got, expected), f"predict: expected\n{expected}\ngot\n{got}"
 
+
+
+
+@pytest.mark.points(1)
+def test_adam_steps_on_model_loss_equal_torch_adam(impl, rng):
+    """adam_update is given; train relies on it, so it is checked against torch.optim.Adam."""
+    tokens, targets, mask = impl.copy_task(6, 2, 0, 3, rng)
+    params = impl.init_params(5, 4, seed=8)
+    ref = {k: torch.tensor(v.copy(), requires_grad=True) for k, v in params.items()}
+    opt = torch.optim.Adam(ref.values(), lr=0.05)
+    state = {}
+    for _ in range(3):
+        _, grads = impl.model_loss(params, tokens, targets, mask)
+        for k, p in ref.items():
+            p.grad = torch.as_tensor(grads[k].copy())
+        opt.step()
+        impl.adam_update(params, grads, state, 0.05)
+        for k in params:
+            # float64 on both sides; torch computes the same formula in another order
+            assert_close(params[k], ref[k].detach(), f"params[{k!r}] after Adam steps on "
+                         "model_loss's gradients vs torch.optim.Adam", rtol=1e-9, atol=1e-12)
