@@ -154,7 +154,14 @@ def test_divergence_is_measured_against_the_initial_loss(impl):
 def test_a_loss_exactly_at_the_threshold_is_not_divergence(impl):
     """One row, a zero feature: after epoch 1, J is exactly 1000 x history[0] (0.1 -> 100.0)."""
     X, y = np.zeros((1, 1)), np.array([0.31622776601683794])
-    res = impl.gradient_descent(X, y, lr=16.311388300841895, epochs=1)
+    try:
+        res = impl.gradient_descent(X, y, lr=16.311388300841895, epochs=1)
+    except impl.DivergenceError as err:
+        raise AssertionError(
+            f"gradient_descent raised DivergenceError at epoch {err.epoch} with J = "
+            f"{err.loss!r}, but J after epoch 1 is exactly 1000 x history[0] (0.1 -> 100.0), "
+            "which does not EXCEED the threshold: raise only when J > DIVERGENCE_FACTOR * "
+            "history[0] (>, not >=).") from None
     assert res.history[1] == 1e3 * res.history[0], (
         f"expected J to go from 0.1 to exactly 100.0 in this run, got {res.history.tolist()}")
     err = _diverge(impl, X, y, 16.311388300841895, 2, "epoch 2's J is 1e5, past 1000 x 0.1")
