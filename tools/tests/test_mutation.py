@@ -20,9 +20,7 @@ PENDING = {
     "s05_model_selection", "s06_decision_tree", "s07_ensembles", "s08_svm",
     "s09_unsupervised", "s10_pipeline",
     # -
-    # s11-s16, s24 (graders-c)
-    "s11_mlp_backprop", "s12_autograd", "s13_optimizers", "s14_regularization_norm",
-    "s15_cnn", "s16_torch_training", "s24_attention",
+    # s11-s16, s24 (graders-c): none left
     # -
 }
 
