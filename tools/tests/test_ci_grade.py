@@ -44,6 +44,26 @@ def pytest_runtest_makereport(item, call):
 '''
 
 
+COUNT_POINTS = """
+import json, sys, pytest
+total = []
+class Count:
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            mark = item.get_closest_marker("points")
+            total.append(float(mark.args[0]) if mark and mark.args else 1.0)
+pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", *sys.argv[1:]], plugins=[Count()])
+print(json.dumps(sum(total)))
+"""
+
+
+def released_points(course: Path, *graders: Path) -> float:
+    """The points the released grader files carry (so the test follows the graders as
+    they grow instead of pinning a count)."""
+    out = sh(course, sys.executable, "-c", COUNT_POINTS, *map(str, graders)).stdout
+    return float(out.strip().splitlines()[-1])
+
+
 def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org",
@@ -120,12 +140,13 @@ def test_edited_graders_in_a_fork_do_not_change_the_grade(release, fork, tmp_pat
     assert s00["points"] == 0 and s00["status"] == "not started" and s00["tests"]
     assert all(t["outcome"] == "failed" and t["exc_type"] == "NotImplementedError"
                for t in s00["tests"]), s00["tests"]
-    assert s00["max_points"] == 18 and score["points"] == 0
+    public = released_points(release[0], Path("graders/test_s00_toolbox.py"))
+    assert public > 0 and s00["max_points"] == public and score["points"] == 0
     assert score["public_graders_sha256"] == record["public_graders_sha256"]
     assert {"graders/test_s00_toolbox.py", "conftest.py", "graders/conftest.py"} <= \
         set(score["modified_framework_files"])
     assert score["workflow_matches_release"] and score["ci_grade_matches_release"]
-    assert "| `s00_toolbox` | 0 / 18 |" in summary.read_text()  # the job summary
+    assert f"| `s00_toolbox` | 0 / {public:g} |" in summary.read_text()  # the job summary
     # with the default policy a learner who has not started a step is not failed for it
     code, _, _ = ci_grade(fork, tmp_path / "out2")
     assert code == 0
@@ -143,7 +164,9 @@ def test_solved_step_with_hidden_graders_and_reports(release, fork, tmp_path):
     code, score, stdout = ci_grade(fork, out, "--hidden", str(hidden))
     by_id = {s["id"]: s for s in score["steps"]}
     s00, s01 = by_id["s00_toolbox"], by_id["s01_linear_regression"]
-    assert s00["status"] == "passed" and s00["points"] == s00["max_points"] == 26
+    full = released_points(upstream, Path("graders/test_s00_toolbox.py"),
+                           hidden / "graders" / "hidden" / "test_s00_toolbox.py")
+    assert s00["status"] == "passed" and s00["points"] == s00["max_points"] == full
     assert s01["started"] and s01["status"] == "failed" and 0 <= s01["points"] < s01["max_points"]
     assert code == 1, "a started step that fails must fail the job"
     assert score["hidden_graders"] == ["test_s00_toolbox.py", "test_s01_linear_regression.py"]
@@ -167,7 +190,7 @@ def test_solved_step_with_hidden_graders_and_reports(release, fork, tmp_path):
         assert int(suite.get("failures")) + int(suite.get("errors")) == failed
     # Markdown: the table of step, points, status
     md = (out / "summary.md").read_text()
-    assert "| step | points | status |" in md and "| `s00_toolbox` | 26 / 26 | ✅ passed |" in md
+    assert "| step | points | status |" in md and f"| `s00_toolbox` | {full:g} / {full:g} | ✅ passed |" in md
     assert f"| `s01_linear_regression` | {s01['points']:g} / {s01['max_points']:g} | ❌ failed" \
         in md
 
@@ -186,7 +209,8 @@ def test_pinned_upstream_release_survives_a_rewritten_history(release, tmp_path)
     code, score, _ = ci_grade(repo, tmp_path / "out", "--upstream", str(upstream),
                               "--release-ref", "v1")
     s00 = next(s for s in score["steps"] if s["id"] == "s00_toolbox")
-    assert s00["points"] == 0 and s00["max_points"] == 18
+    public = released_points(upstream, Path("graders/test_s00_toolbox.py"))
+    assert s00["points"] == 0 and s00["max_points"] == public
     assert score["release_commit"] == sh(upstream, "git", "rev-parse", "v1").stdout.strip()
     assert score["public_graders_sha256"] == record["public_graders_sha256"]
 
