@@ -89,6 +89,7 @@ def test_scale_accepts_lists(impl):
     assert_close(impl.scale([1, 2], 2.0), np.array([2.0, 4.0]), "scale of a Python list")
 '''
 
+FAKE_HINTS = ["First fake hint: multiply.", "Second fake hint: divide by the sum."]
 MANIFEST = '''\
 [[step]]
 id = "s00_toolbox"
@@ -96,7 +97,7 @@ title = "Toolbox: seeds, splits, mini-batches and a leak-free scaler"
 phase = 0
 requires = []
 budget = 60
-hints = {s00_hints}
+hints_file = "hintstore/s00_toolbox.txt"
 
 [[step]]
 id = "s01_fake"
@@ -104,7 +105,7 @@ title = "Fake: scale and normalize"
 phase = 1
 requires = []
 budget = 60
-hints = ["First fake hint: multiply.", "Second fake hint: divide by the sum."]
+hints_file = "hintstore/s01_fake.txt"
 '''
 
 
@@ -121,21 +122,18 @@ def make_course(dest: Path, extra_steps: str = "") -> Path:
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "tests"))
         elif src.exists():
             shutil.copy2(src, dst)
-    import tomllib
-
-    s00 = next(s for s in tomllib.loads((REPO / "tools" / "curriculum.toml").read_text())["step"]
-               if s["id"] == "s00_toolbox")
-    (dest / "tools" / "curriculum.toml").write_text(
-        MANIFEST.format(s00_hints=json.dumps(s00["hints"])) + extra_steps)
+    (dest / "tools" / "curriculum.toml").write_text(MANIFEST + extra_steps)
     (dest / "solutions" / "s01_fake.py").write_text(FAKE_SOLUTION)
     (dest / "graders" / "test_s01_fake.py").write_text(FAKE_PUBLIC)
     (dest / "graders" / "hidden" / "test_s01_fake.py").write_text(FAKE_HIDDEN)
     sys.path.insert(0, str(REPO))
     try:
+        from tools.hints import encode
         from tools.stubgen import make_stub
     finally:
         sys.path.remove(str(REPO))
     (dest / "exercises" / "s01_fake.py").write_text(make_stub(FAKE_SOLUTION, "s01_fake"))
+    (dest / "tools" / "hintstore" / "s01_fake.txt").write_text(encode("s01_fake", FAKE_HINTS))
     return dest
 
 
