@@ -18,10 +18,9 @@ from tools.course import load_steps
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     out = Out()
     try:
-        return dispatch(args, out)
+        return dispatch(parse_args(argv), out)
     except KeyboardInterrupt:
         out.clear_status()
         out("\nInterrupted.")

@@ -40,3 +40,19 @@ def test_readme_table_shows_the_whole_plan_and_every_shipped_step_is_planned():
         status = "✓ shipped" if p.id in shipped else "planned"
         assert f"| {p.short} {p.name.replace('_', ' ')} | {p.builds} | {p.graded} | {status} |" \
             in readme, p.id
+
+
+def test_readme_install_lines_are_the_ones_the_tools_print_and_ci_runs():
+    import re
+
+    from tools.cli.install import CPU_INDEX
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    torch_line = f'pip install -e ".[torch]" --extra-index-url {CPU_INDEX}'
+    assert f"```bash\n{torch_line}\n```" in readme  # what check.py prints on Linux
+    block = re.search(r"## Run the project's tests.*?```bash\n(.*?)\n```", readme, re.S)
+    install, test = block.group(1).split(" && ")
+    assert install == f'pip install -e ".[dev]" --extra-index-url {CPU_INDEX}'
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert f"python -m {install}\n" in ci
+    assert ci.rstrip().endswith(test)
