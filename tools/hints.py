@@ -183,7 +183,7 @@ def main(argv: list[str]) -> int:
         found = problems()
         print("\n".join(found) if found else "every step's hints are in the store")
         return 1 if found else 0
-    print(__doc__.split("\n\n")[2])
+    print("\n\n".join(__doc__.split("\n\n")[2:4]))
     return 2
 
 
