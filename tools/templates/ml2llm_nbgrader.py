@@ -415,7 +415,8 @@ def load_step(step_id: str, impl: str | None = None) -> types.ModuleType:
 
 
 class Run:
-    """One experiment's record, as tools.labkit.Run writes it (results/<step>/<run>/)."""
+    """One experiment's record, as tools.labkit.Run writes it (results/<step>/<run>/); the
+    run's folder appears only when it is finished, so a failing lab leaves none behind."""
 
     def __init__(self, step_id: str, config: dict, seed: int):
         self.step = step_id
@@ -429,20 +430,23 @@ class Run:
         while self.dir.exists():
             n += 1
             self.dir = base / step_id / f"{stamp}-seed{seed}-{n}"
-        self.dir.mkdir(parents=True)
+        self._staging = self.dir.with_name(f".incomplete-{self.dir.name}")
+        atexit.register(shutil.rmtree, self._staging, ignore_errors=True)
 
     def metric(self, name: str, value) -> None:
         self.record["metrics"][name] = float(value) if hasattr(value, "__float__") else value
 
     def figure(self, fig, name: str) -> Path:
-        path = self.dir / f"{name}.png"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        self.record["figures"].append(path.name)
-        return path
+        self._staging.mkdir(parents=True, exist_ok=True)
+        fig.savefig(self._staging / f"{name}.png", dpi=110, bbox_inches="tight")
+        self.record["figures"].append(f"{name}.png")
+        return self.dir / f"{name}.png"
 
     def finish(self, interpretation: str) -> Path:
         self.record["interpretation"] = interpretation
+        self._staging.mkdir(parents=True, exist_ok=True)
+        (self._staging / "record.json").write_text(json.dumps(self.record, indent=1))
+        self._staging.rename(self.dir)
         path = self.dir / "record.json"
-        path.write_text(json.dumps(self.record, indent=1))
         print(f"run recorded in {path}")
         return path
