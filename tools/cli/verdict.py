@@ -100,7 +100,7 @@ def cause_key(t: TestResult) -> tuple[str, str]:
     return (t.exc_type or "", clean_message(t.message))
 
 
-def _todo_lines(run: StepRun, failing: list[TestResult], graded: Path) -> dict[int, tuple]:
+def _todo_lines(failing: list[TestResult], graded: Path) -> dict[int, tuple]:
     remaining = {line: (func, msg, 0) for line, (func, msg) in stub_todos(graded).items()}
     for t in failing:
         line = _line_of(t.where)
@@ -125,7 +125,7 @@ def render_failure(run: StepRun, out: Out) -> None:
     failing = [t for t in run.tests if t.outcome in ("failed", "error")]
     todo = [t for t in failing if t.exc_type == "NotImplementedError"]
     graded = run.step.exercise if run.impl == "exercises" else Path(run.impl)
-    remaining = _todo_lines(run, todo, graded)
+    remaining = _todo_lines(todo, graded)
     if remaining:
         out()
         out(f"Still to implement in {rel(graded)} (each of these raises NotImplementedError):")
@@ -168,15 +168,15 @@ def skipped_extras(run: StepRun) -> tuple[list[str], float, int]:
 
 
 def skip_note(run: StepRun) -> str:
-    """Why the maximum is lower here, in words, or '' when nothing was skipped."""
+    """Why some points cannot be earned here, in words, or '' when nothing was skipped."""
     extras, pts, n = skipped_extras(run)
     if not n:
         return ""
     why = f"{' and '.join(extras)} {'is' if len(extras) == 1 else 'are'} not installed" \
-        if extras else "of what this machine lacks"
-    return (f"{plural(n, 'test')} ({plural(pts, 'point')}) skipped because {why}: the step "
-            f"is graded out of {run.max_points:g} here, {run.max_points + pts:g} with "
-            f"{'them' if len(extras) > 1 else 'it'}."
+        if extras else "this machine lacks what they need"
+    total = sum(t.points for t in run.tests)
+    return (f"{plural(n, 'test')} ({plural(pts, 'point')}) skipped because {why}: those "
+            f"points cannot be earned here (the step has {total:g} in all)."
             + (f" {install_note(extras)}" if extras else ""))
 
 

@@ -757,8 +757,8 @@ def test_skipped_tests_name_the_missing_extra_and_the_maximum_with_it(fresh):
         '''))
     code, out = run_check(fresh, "s01", "--impl", "solutions")
     assert code == 0, out
-    assert ("1 test (2 points) skipped because mlx is not installed: the step is graded out "
-            "of 4 here, 6 with it.") in flat(out), out
+    assert ("1 test (2 points) skipped because mlx is not installed: those points cannot be "
+            "earned here (the step has 6 in all).") in flat(out), out
     assert 'pip install -e ".[mlx]"' in flat(out)
 
 
