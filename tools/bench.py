@@ -3,6 +3,7 @@
     python tools/bench.py                  # everything
     python tools/bench.py steps            # per-step reference vs oracle (tools/benchmarks/<id>.py)
     python tools/bench.py check            # verdict latency of `python tools/check.py <step>`
+    python tools/bench.py first            # the first verdict after a fresh start, and cold
     python tools/bench.py steps s06 s07    # only some steps
 
 A step benchmark is tools/benchmarks/<id>.py with ``bench() -> list[dict]``; each row has
@@ -107,15 +108,58 @@ def check_latency(step_ids: list[str], repeats: int = 5) -> list[dict]:
     return rows
 
 
+def first_verdict(step_id: str, repeats: int = 3) -> dict:
+    """Wall time of the first `check.py STEP` when no grading server is up, and cold.
+
+    Each try gets a server of its own (a distinct but equivalent OMP_NUM_THREADS value changes
+    the server's key), so servers other users of the machine rely on are left alone; it is
+    stopped afterwards.
+    """
+    from tools import grading, warm
+
+    course = _solved_copy()
+    step = find_step(step_id)
+    cmd = [sys.executable, str(course / "tools" / "check.py"), step.id]
+    first, cold = [], []
+    try:
+        for i in range(repeats):
+            env = dict(os.environ, OMP_NUM_THREADS="0" * (i + 2) + "1")
+            t0 = time.perf_counter()
+            subprocess.run(cmd, cwd=course, env=env, capture_output=True)
+            first.append(time.perf_counter() - t0)
+            saved = dict(os.environ)
+            os.environ.update(env)
+            try:
+                sock = warm.socket_dir() / f"warm-{warm.server_key(grading.child_env())}.sock"
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+            sock.unlink(missing_ok=True)  # that server exits within 50 ms
+            t0 = time.perf_counter()
+            subprocess.run(cmd, cwd=course, env=dict(env, ML2LLM_WARM="0"), capture_output=True)
+            cold.append(time.perf_counter() - t0)
+    finally:
+        shutil.rmtree(course, ignore_errors=True)
+    return {"step": step.id, "first_s": statistics.median(first), "cold_s": statistics.median(cold),
+            "runs": repeats}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print the README's benchmark tables.")
-    parser.add_argument("what", nargs="?", choices=["all", "steps", "check"], default="all")
+    parser.add_argument("what", nargs="?", choices=["all", "steps", "check", "first"],
+                        default="all")
     parser.add_argument("steps", nargs="*", help="limit to these step ids")
     args = parser.parse_args(argv)
     only = [find_step(s).id for s in args.steps]
+    if args.what == "first":
+        print("| step | first verdict, server starting (s) | cold, ML2LLM_WARM=0 (s) | runs |")
+        print("|---|---|---|---|")
+        for sid in only or ["s00_toolbox"]:
+            r = first_verdict(sid)
+            print(f"| {r['step']} | {r['first_s']:.2f} | {r['cold_s']:.2f} | {r['runs']} |")
+        return 0
     if args.what in ("all", "check"):
-        ids = only or [s for s in ("s00_toolbox", "s01_linear_regression", "s24_attention")
-                       if any(st.id == s for st in load_steps())]
+        ids = only or [s.id for s in load_steps()]  # every step
         print("| step | kind | median verdict (s) | min | max | runs |")
         print("|---|---|---|---|---|---|")
         for r in check_latency(ids):

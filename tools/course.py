@@ -9,7 +9,10 @@ One step id (e.g. ``s24_attention``) names every file of a step:
     graders/hidden/test_<id>.py       hidden graders (not in the student edition)
     graders/mutants/<id>/*.toml       plausible wrong answers the graders must reject
 
-The manifest (tools/curriculum.toml) gives the order, titles, hints, extras and time budgets.
+The manifest (tools/curriculum.toml) gives the order, titles, extras and time budgets; each
+step's hints live encoded in tools/hintstore/<id>.txt (``hints_file``; see tools/hints.py), so
+opening the manifest spoils none of them. Inline ``hints = [...]`` still load while a step is
+being written.
 """
 
 from __future__ import annotations
@@ -97,10 +100,19 @@ def load_steps(manifest: Path = MANIFEST) -> list[Step]:
                 phase=int(raw["phase"]),
                 requires=tuple(raw.get("requires", ())),
                 budget=int(raw.get("budget", 60)),
-                hints=tuple(raw.get("hints", ())),
+                hints=_hints(raw, manifest.parent),
             )
         )
     return steps
+
+
+def _hints(raw: dict, tools_dir: Path) -> tuple[str, ...]:
+    """A step's hints: from its encoded hints file, or inline while the step is being written."""
+    from tools.hints import read
+
+    if "hints_file" in raw:
+        return read(raw["hints_file"], tools_dir)
+    return tuple(raw.get("hints", ()))
 
 
 def find_step(query: str, steps: list[Step] | None = None) -> Step:

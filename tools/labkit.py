@@ -10,13 +10,17 @@
 ``ML2LLM_IMPL=solutions`` (or a path) makes labs run on the reference code; CI does that.
 Each run is written to results/<step>/<time>-seed<seed>/ (git-ignored; ``ML2LLM_RESULTS``
 moves it) with its configuration, seed, code commit, metrics, figures and interpretation, so
-runs can be compared later, as the seeds ask of every experiment.
+runs can be compared later, as the seeds ask of every experiment. A run exists only once it
+is finished: until ``finish`` its figures wait in a hidden ``.incomplete-...`` folder beside
+it, removed when the kernel exits, so a lab that fails leaves no empty or partial run behind.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -54,25 +58,30 @@ class Run:
                        "figures": [], "interpretation": ""}
         base = Path(os.environ.get("ML2LLM_RESULTS", ROOT / "results"))
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        self.dir = base / self.step / f"{stamp}-seed{seed}"
+        self.dir = base / self.step / f"{stamp}-seed{seed}"  # where the finished run goes
         n = 1
         while self.dir.exists():
             n += 1
             self.dir = base / self.step / f"{stamp}-seed{seed}-{n}"
-        self.dir.mkdir(parents=True)
+        self._staging = self.dir.with_name(f".incomplete-{self.dir.name}")
+        atexit.register(shutil.rmtree, self._staging, ignore_errors=True)
 
     def metric(self, name: str, value) -> None:
         self.record["metrics"][name] = float(value) if hasattr(value, "__float__") else value
 
     def figure(self, fig, name: str) -> Path:
-        path = self.dir / f"{name}.png"
+        """Save `fig` for this run; it joins the run's folder when the run is finished."""
+        self._staging.mkdir(parents=True, exist_ok=True)
+        path = self._staging / f"{name}.png"
         fig.savefig(path, dpi=110, bbox_inches="tight")
         self.record["figures"].append(path.name)
-        return path
+        return self.dir / path.name
 
     def finish(self, interpretation: str) -> Path:
         self.record["interpretation"] = interpretation
+        self._staging.mkdir(parents=True, exist_ok=True)
+        (self._staging / "record.json").write_text(json.dumps(self.record, indent=1))
+        self._staging.rename(self.dir)
         path = self.dir / "record.json"
-        path.write_text(json.dumps(self.record, indent=1))
         print(f"run recorded in {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         return path

@@ -1,25 +1,31 @@
-"""The learner's progress: derived from the files, never the only copy.
+"""The learner's progress: what can be derived from the files, kept apart from what cannot.
 
-A pass is recorded with the sha256 of the exercise file that passed and of the step's grader
-files (public, plus hidden where this copy has them). A record counts only while both hashes
-still match, so editing a solved exercise or updating the graders makes the record stale and
-the step is simply graded again. The state lives in ``.ml2llm/progress.json`` (git-ignored) and
-is written atomically (a temporary file, then ``os.replace``); a corrupt or deleted file costs
-nothing but a re-grade, done by tools/check.py.
+A grading is recorded with the sha256 of the exercise file, of the step's grader files
+(public, plus hidden where this copy has them) and of the framework files that can change a
+verdict (conftest.py, pyproject.toml, graders/ helpers, the grading code in tools/). A record
+counts only while all three still match, so editing a solved exercise, updating the graders
+or the grading code makes it stale and the step is simply graded again. That derived state
+lives in ``.ml2llm/progress.json``; a corrupt or deleted file costs nothing but a re-grade.
 
-    {"version": 1,
-     "steps": {"s00_toolbox": {"passed": true, "points": 26.0, "max_points": 26.0,
-                               "exercise_sha256": "...", "graders_sha256": "...",
-                               "when": "2025-01-01T12:00:00"}},
-     "hints_shown": {"s00_toolbox": 1},
-     "finished": false}
+What cannot be derived -- how many hints of each step were shown -- lives apart, in
+``.ml2llm/hints.json``, so deleting the progress file loses no hint count. Both files are
+git-ignored and written atomically (a temporary file, then ``os.replace``).
+
+    progress.json  {"version": 1, "finished": false,
+                    "steps": {"s00_toolbox": {"passed": true, "points": 26.0,
+                              "max_points": 26.0, "exercise_sha256": "...",
+                              "graders_sha256": "...", "framework_sha256": "...",
+                              "when": "2025-01-01T12:00:00"}}}
+    hints.json     {"version": 1, "hints_shown": {"s00_toolbox": 1}}
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +34,7 @@ from tools.course import ROOT, Step
 
 STATE_DIR = ROOT / ".ml2llm"
 STATE_FILE = STATE_DIR / "progress.json"
+HINTS_FILE = STATE_DIR / "hints.json"
 BACKUP_DIR = STATE_DIR / "backups"
 VERSION = 1
 
@@ -48,13 +55,54 @@ def graders_sha256(step: Step) -> str:
     return h.hexdigest()
 
 
+# tools/ modules that cannot change a verdict (the CLI, authoring and instructor tools); every
+# other file under tools/ (grading, loading, reporting, the warm server, ...) is in the key.
+NOT_GRADING = {"check.py", "progress.py", "hints.py", "plan.py", "labs.py", "labkit.py",
+               "stubgen.py", "bench.py", "release.py", "nbgrader_export.py", "contract.py",
+               "fetch_data.py", "ci_grade.py", "__init__.py"}
+
+
+def framework_files(root: Path = ROOT) -> list[Path]:
+    """Every file outside the step's own graders that can change a verdict."""
+    files = [root / "conftest.py", root / "pyproject.toml"]
+    files += sorted(p for p in (root / "graders").glob("*.py") if not p.name.startswith("test_"))
+    files += sorted((root / "graders" / "hidden").glob("__init__.py"))
+    files += sorted(p for p in (root / "tools").glob("*.py") if p.name not in NOT_GRADING)
+    return [p for p in files if p.is_file()]
+
+
+@functools.lru_cache(maxsize=1)
+def framework_sha256() -> str:
+    h = hashlib.sha256()
+    for path in framework_files():
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def modified_framework_files() -> list[str]:
+    """Framework files that differ from the course's last commit (empty outside a git clone)."""
+    rels = [str(p.relative_to(ROOT)) for p in framework_files()]
+    try:
+        proc = subprocess.run(["git", "status", "--porcelain", "--", *rels], cwd=ROOT,
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if proc.returncode != 0:
+        return []  # not a git clone: nothing to compare with
+    return [line[3:].strip() for line in proc.stdout.splitlines() if line[3:].strip()]
+
+
 class Progress:
     """The state file, loaded leniently and saved atomically."""
 
-    def __init__(self, path: Path = STATE_FILE):
-        self.path = path
+    def __init__(self, path: Path = STATE_FILE, hints_path: Path = HINTS_FILE):
+        self.path, self.hints_path = path, hints_path
         self.problem: str | None = None  # why the file could not be used, if it could not
-        self.data: dict = {"version": VERSION, "steps": {}, "hints_shown": {}, "finished": False}
+        self.data: dict = {"version": VERSION, "steps": {}, "finished": False}
+        self.hints: dict = {"version": VERSION, "hints_shown": {}}
+        hints = _load(hints_path)
+        if isinstance(hints, dict) and isinstance(hints.get("hints_shown"), dict):
+            self.hints["hints_shown"] = hints["hints_shown"]
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -67,9 +115,10 @@ class Progress:
                 or not isinstance(raw.get("steps"), dict):
             self.problem = "unreadable"
             return
+        old_hints = raw.pop("hints_shown", None)  # where hint counts lived before hints.json
+        if isinstance(old_hints, dict) and hints is None:
+            self.hints["hints_shown"] = old_hints
         self.data.update(raw)
-        if not isinstance(self.data.get("hints_shown"), dict):
-            self.data["hints_shown"] = {}
 
     # --- records ---------------------------------------------------------------------------
 
@@ -81,7 +130,8 @@ class Progress:
         """True when a record exists and was made with today's exercise file and graders."""
         rec = rec if rec is not None else self.record(step)
         return (rec is not None and rec.get("exercise_sha256") == file_sha256(step.exercise)
-                and rec.get("graders_sha256") == graders_sha256(step))
+                and rec.get("graders_sha256") == graders_sha256(step)
+                and rec.get("framework_sha256") == framework_sha256())
 
     def is_done(self, step: Step) -> bool:
         rec = self.record(step)
@@ -105,6 +155,7 @@ class Progress:
         self.data["steps"][step.id] = {
             "passed": passed, "points": points, "max_points": max_points,
             "exercise_sha256": exercise_sha256, "graders_sha256": graders_sha256(step),
+            "framework_sha256": framework_sha256(),
             "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         if not passed:
@@ -113,11 +164,11 @@ class Progress:
     # --- hints and the end of the course ---------------------------------------------------
 
     def hints_shown(self, step: Step) -> int:
-        n = self.data["hints_shown"].get(step.id, 0)
+        n = self.hints["hints_shown"].get(step.id, 0)
         return n if isinstance(n, int) and n >= 0 else 0
 
     def set_hints_shown(self, step: Step, n: int) -> None:
-        self.data["hints_shown"][step.id] = n
+        self.hints["hints_shown"][step.id] = n
 
     @property
     def finished(self) -> bool:
@@ -130,19 +181,32 @@ class Progress:
     # --- storage ---------------------------------------------------------------------------
 
     def save(self) -> None:
-        """Write atomically: a reader sees the old file or the new one, never half of one."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".progress-", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.data, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _save(self.path, self.data)
+        _save(self.hints_path, self.hints)
         self.problem = None
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def _save(path: Path, data: dict) -> None:
+    """Write atomically: a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def backup(path: Path) -> Path:

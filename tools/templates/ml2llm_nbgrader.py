@@ -1,4 +1,4 @@
-"""Run ml-to-llm's pytest graders inside an nbgrader notebook.
+"""Run ml-to-llm's pytest graders inside an nbgrader notebook, with pytest itself.
 
 This file is copied, unchanged, next to every notebook that tools/nbgrader_export.py generates
 (nbgrader restores it from the course's source folder before autograding, so an edited copy
@@ -12,28 +12,34 @@ cannot change a grade). The notebook's locked cells use it like this:
     @pytest.mark.points(2)
     def test_split_sizes_and_disjointness(impl): ...
 
-Each test runs exactly as pytest would run it on ``exercises/<step>.py``: ``impl`` is your
-notebook seen as that module, ``rng`` is seeded from the test's pytest node id, the global
-seeds are reset before every test, hypothesis tests are derandomised, and the points come from
-``@pytest.mark.points``. The grader code runs in its own namespace, so a helper in a test file
-can never shadow a function of yours (nor yours one of the graders').
+A grade cell is run by ``pytest.main``: the cell's test, after its grader module's set-up code,
+is written to a file of its own and collected by pytest, so fixtures, parametrisation, marks,
+skips and Hypothesis behave exactly as in ``python -m pytest graders/``. A small plugin
+(``NotebookPlugin``) supplies what the course's conftest.py supplies there: ``impl`` (your
+notebook seen as the module ``exercises/<step>.py``), ``rng`` (seeded from the test's id in
+the course, ``graders/test_<step>.py::test_name[case]``, so both tracks draw the same data), the
+global seeds reset before every test, the ``points`` / ``hidden`` / ``step`` markers and a
+check that the step's functions were written in this notebook. It also collects each test's
+outcome, so the cell can print one line per test and raise when one fails.
 
 A failing test raises an error in its cell (nbgrader gives the cell 0 points); a passing one
 prints a line; a parametrised test whose cases partly pass returns its partial points, which
-nbgrader records as partial credit. Nothing is written to stderr while a test runs: nbgrader
-counts any stderr output in a grade cell as a failure, so warnings are shown on stdout.
+nbgrader records as partial credit. A skipped test counts its points, as in the pytest track.
+Nothing is written to stderr while a test runs: nbgrader counts any stderr output in a grade
+cell as a failure, so warnings are shown on stdout. nbgrader's timeout interrupts the kernel;
+pytest stops and the interruption is passed on, so the cell stops too.
 """
 
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
-import inspect
-import itertools
 import json
 import linecache
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -42,13 +48,20 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 __all__ = ["Grading", "Run", "load_step"]
 
-SUPPORTED_FIXTURES = ("impl", "rng", "tmp_path", "monkeypatch", "capsys")
 LAB_MARK = "# Lab cell (not graded)"  # first line of every lab code cell
 _GRADINGS: dict[str, Grading] = {}  # step id -> its Grading, for load_step() in lab cells
 MAX_MESSAGE_LINES = 20
+PYTEST_INI = """\
+[pytest]
+markers =
+    points(n): points of a test
+    hidden: a hidden test
+    step(id): the step a test grades
+"""
 
 
 class TestFailed(AssertionError):
@@ -79,7 +92,7 @@ class NotebookImpl(types.ModuleType):
 
 
 class Grading:
-    """The grading state of one step's notebook: its ``impl`` and the grader namespaces."""
+    """The grading state of one step's notebook: its ``impl`` and the grader set-up code."""
 
     def __init__(self, step: str, api: list[str], namespace: dict):
         self.step = step
@@ -87,7 +100,11 @@ class Grading:
         self.user_ns = namespace
         self.impl = NotebookImpl(step, namespace)
         self.namespaces: dict[str, types.ModuleType] = {}
-        self.fixture_cache: dict[tuple[str, str], object] = {}
+        self.setup_source: dict[str, str] = {}
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"ml2llm-{step}-"))
+        atexit.register(shutil.rmtree, self.workdir, ignore_errors=True)
+        (self.workdir / "pytest.ini").write_text(PYTEST_INI)
+        self.runs = 0
         _GRADINGS[step] = self
         _quiet_hypothesis()
         self._register_magics()
@@ -111,12 +128,13 @@ class Grading:
     def _test_magic(self, line: str, cell: str):
         return self.run_cell(line.strip() or "public", cell)
 
-    # --- grader namespaces -------------------------------------------------------------
+    # --- grader set-up ------------------------------------------------------------------
     def module_path(self, kind: str) -> str:
         return (f"graders/test_{self.step}.py" if kind == "public"
                 else f"graders/hidden/test_{self.step}.py")
 
     def namespace(self, kind: str) -> types.ModuleType:
+        """The grader module as a hidden grader imports it (``graders.test_<step>``)."""
         if kind not in ("public", "hidden"):
             raise ValueError(f"grader kind must be public or hidden, got {kind!r}")
         if kind not in self.namespaces:
@@ -129,21 +147,19 @@ class Grading:
             self.namespaces[kind] = module
         return self.namespaces[kind]
 
-    def _exec(self, kind: str, source: str, label: str) -> types.ModuleType:
+    def setup(self, kind: str, source: str) -> None:
+        """Keep a grader module's imports and helpers for its test cells (and run them once,
+        so a hidden grader can import the public module's helpers)."""
         module = self.namespace(kind)
-        filename = f"<{self.module_path(kind)}: {label}>"
+        filename = f"<{self.module_path(kind)}: set-up>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         with _quiet_streams():
             exec(compile(source, filename, "exec"), module.__dict__)
-        return module
-
-    def setup(self, kind: str, source: str) -> None:
-        """Run a grader module's imports and helpers in its namespace."""
-        self._exec(kind, source, "set-up")
+        self.setup_source[kind] = source
 
     # --- running tests -----------------------------------------------------------------
     def run_cell(self, kind: str, source: str):
-        """Run the test functions a grade cell defines; raise if one fails."""
+        """Run the test functions a grade cell defines with pytest; raise if one fails."""
         names = [n.name for n in ast.parse(source).body
                  if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
                  and n.name.startswith("test")]
@@ -151,14 +167,20 @@ class Grading:
             if kind == "hidden":
                 print("A hidden test: it runs when your notebook is graded.")
             return None
-        module = self._exec(kind, source, ", ".join(names))
+        plugin = self.run_pytest(kind, source)
         earned = total = 0.0
         failures, lines = [], []
         for name in names:
-            got, worth, failed, line = self.run_test(kind, module, name)
+            cases = [r for r in plugin.results.values() if r["function"] == name]
+            worth = sum(r["points"] for r in cases)
+            got = sum(r["points"] for r in cases if r["outcome"] in ("passed", "skipped"))
             earned, total = earned + got, total + worth
-            failures += failed
-            lines.append(line)
+            failures += [f"{r['name']} failed ({r['points']:g} points): {r['message']}"
+                         for r in cases if r["outcome"] == "failed"]
+            if not cases:
+                failures.append(f"{name} could not run: {plugin.problem or 'not collected'}")
+            mark = "passed" if cases and got == worth else "FAILED"
+            lines.append(f"- {name}: {mark} ({got:g} / {worth:g} points)")
         print("\n".join(lines))
         if not failures:
             return None
@@ -167,56 +189,32 @@ class Grading:
         print("\n".join(failures))
         return round(earned, 6)  # nbgrader reads a numeric result as partial credit
 
-    def run_test(self, kind: str, module: types.ModuleType, name: str):
-        """(points earned, points possible, failure messages, summary line) for one test."""
-        fn = getattr(module, name)
-        marks = _marks(fn) + _as_list(module.__dict__.get("pytestmark"))
-        points = _points(marks)
-        cases = _cases(marks)
-        base_id = f"{self.module_path(kind)}::{name}"
-        skip = _skip_reason(marks, module)
-        if skip is not None:
-            worth = points * len(cases)
-            return worth, worth, [], f"- {name}: skipped ({skip}); its {worth:g} points count"
-        earned, failures = 0.0, []
-        for case_id, params in cases:
-            nodeid = base_id + (f"[{case_id}]" if case_id else "")
-            shown = name + (f"[{case_id}]" if case_id else "")
-            outcome, message = self._call(module, fn, nodeid, params)
-            if outcome in ("passed", "skipped"):
-                earned += points
+    def run_pytest(self, kind: str, source: str) -> NotebookPlugin:
+        """pytest.main on one grade cell, written out after its module's set-up code."""
+        self.runs += 1
+        folder = self.workdir / f"cell{self.runs}"
+        folder.mkdir()
+        setup = self.setup_source.get(kind, "")
+        test_file = folder / f"test_{self.step}.py"
+        test_file.write_text(f"{setup}\n\n\n{source}\n")
+        plugin = NotebookPlugin(self, kind)
+        args = [str(test_file), "-c", str(self.workdir / "pytest.ini"),
+                f"--rootdir={self.workdir}", "--import-mode=importlib", "--capture=sys",
+                "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
+                "-p", "no:unraisableexception"]  # (it runs gc.collect 5 times per call)
+        saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only what grading needs
+        try:
+            with _quiet_streams():
+                code = pytest.main(args, plugins=[plugin])
+        finally:
+            if saved is None:
+                os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
             else:
-                failures.append(f"{shown} failed ({points:g} points): {message}")
-        worth = points * len(cases)
-        mark = "passed" if earned == worth else "FAILED"
-        return earned, worth, failures, f"- {name}: {mark} ({earned:g} / {worth:g} points)"
-
-    def _call(self, module, fn, nodeid: str, params: dict) -> tuple[str, str]:
-        problems = self.provenance_problems()
-        if problems:
-            return "failed", " ".join(problems)
-        _seed_everything()
-        finalizers: list = []
-        with _quiet_streams():
-            try:
-                kwargs = {}
-                for auto in _autouse_fixtures(module):
-                    self._fixture(module, auto, nodeid, finalizers)
-                for pname in inspect.signature(fn).parameters:
-                    if pname in params:
-                        kwargs[pname] = params[pname]
-                    else:
-                        kwargs[pname] = self._fixture(module, pname, nodeid, finalizers)
-                fn(**kwargs)
-                return "passed", ""
-            except KeyboardInterrupt:
-                raise  # nbgrader's timeout interrupts the kernel: let the cell stop
-            except BaseException as exc:  # noqa: BLE001 - learner code may raise anything
-                return _classify(exc)
-            finally:
-                for fin in reversed(finalizers):
-                    with contextlib.suppress(Exception):
-                        fin()
+                os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+        if code == pytest.ExitCode.INTERRUPTED:
+            raise KeyboardInterrupt  # nbgrader's timeout: stop the cell, as pytest stopped
+        return plugin
 
     def provenance_problems(self) -> list[str]:
         """The step's functions and classes must be defined in this notebook, not imported."""
@@ -231,171 +229,70 @@ class Grading:
                                 "from this notebook: write it yourself in its cell.")
         return problems
 
-    def _fixture(self, module, name: str, nodeid: str, finalizers: list):
-        if name == "impl":
-            return self.impl
-        if name == "rng":
-            return np.random.default_rng(zlib.crc32(nodeid.encode()))
-        if name == "tmp_path":
-            return Path(tempfile.mkdtemp(prefix="ml2llm-"))
-        if name == "monkeypatch":
-            import pytest
 
-            mp = pytest.MonkeyPatch()
-            finalizers.append(mp.undo)
-            return mp
-        if name == "capsys":
-            cap = Capsys()
-            finalizers.append(cap.close)
-            return cap
-        defined = module.__dict__.get(name)
-        marker = _fixture_marker(defined)
-        if marker is None:
-            raise RuntimeError(f"the graders use a fixture `{name}` this notebook cannot "
-                               "provide; tell your instructor")
-        scope = getattr(marker, "scope", "function")
-        key = (module.__name__, name)
-        if scope != "function" and key in self.fixture_cache:
-            return self.fixture_cache[key]
-        func = _fixture_function(defined)
-        kwargs = {p: self._fixture(module, p, nodeid, finalizers)
-                  for p in inspect.signature(func).parameters}
-        value = func(**kwargs)
-        if inspect.isgenerator(value):
-            gen, value = value, next(value)
-            finalizers.append(lambda: next(gen, None))
-        if scope != "function":
-            self.fixture_cache[key] = value
-        return value
+class NotebookPlugin:
+    """What conftest.py gives the graders in the course, given from the notebook instead;
+    and the outcome of each test, collected for the cell's summary."""
+
+    def __init__(self, grading: Grading, kind: str):
+        self.grading, self.kind = grading, kind
+        self.results: dict[str, dict] = {}  # nodeid -> one result per test
+        self.problem: str | None = None
+        self._points: dict[str, float] = {}
 
 
-class Capsys:
-    """pytest's ``capsys``: what the test prints, from ``readouterr()``."""
+    @pytest.fixture
+    def impl(self):
+        problems = self.grading.provenance_problems()
+        if problems:
+            pytest.fail(" ".join(problems), pytrace=False)
+        return self.grading.impl
 
-    def __init__(self):
-        import io
+    @pytest.fixture
+    def rng(self, request) -> np.random.Generator:
+        nodeid = f"{self.grading.module_path(self.kind)}::{request.node.name}"  # as in the course
+        return np.random.default_rng(zlib.crc32(nodeid.encode()))
 
-        self._saved = sys.stdout, sys.stderr
-        self._out, self._err = io.StringIO(), io.StringIO()
-        sys.stdout, sys.stderr = self._out, self._err
+    @pytest.fixture(autouse=True)
+    def _ml2llm_seed_everything(self):
+        _seed_everything()
 
-    def readouterr(self):
-        from collections import namedtuple
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            item.add_marker(pytest.mark.step(self.grading.step))
+            if self.kind == "hidden":
+                item.add_marker(pytest.mark.hidden)
+            mark = item.get_closest_marker("points")
+            self._points[item.nodeid] = float(mark.args[0]) if mark and mark.args else 1.0
 
-        result = namedtuple("CaptureResult", "out err")(self._out.getvalue(),
-                                                        self._err.getvalue())
-        for buf in (self._out, self._err):
-            buf.seek(0)
-            buf.truncate()
-        return result
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.problem = (str(report.longrepr).strip().splitlines() or ["?"])[-1]
 
-    def close(self) -> None:
-        sys.stdout, sys.stderr = self._saved
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if call.excinfo is not None and report.failed:
+            report.ml2llm_message = _classify(call.excinfo.value)[1]
 
+    def pytest_runtest_logreport(self, report):
+        # One result per test, as tools/pytest_report.py counts them: the call phase, or setup
+        # when it failed or skipped the test, and teardown only when it failed.
+        if report.when == "call":
+            outcome = report.outcome
+        elif report.when == "setup" and not report.passed:
+            outcome = "skipped" if report.skipped else "failed"
+        elif report.when == "teardown" and report.failed:
+            outcome = "failed"
+        else:
+            return
+        name = report.nodeid.split("::")[-1]
+        self.results[report.nodeid] = {
+            "name": name, "function": name.split("[")[0], "outcome": outcome,
+            "points": self._points.get(report.nodeid, 1.0),
+            "message": getattr(report, "ml2llm_message", None) or str(report.longrepr or "")}
 
-# --- pytest marks, read the way pytest reads them ------------------------------------------
-
-def _as_list(marks) -> list:
-    if marks is None:
-        return []
-    return list(marks) if isinstance(marks, list | tuple) else [marks]
-
-
-def _marks(fn) -> list:
-    marks = []
-    for m in _as_list(getattr(fn, "pytestmark", None)):
-        marks.append(getattr(m, "mark", m))  # a MarkDecorator holds its Mark
-    return marks
-
-
-def _points(marks) -> float:
-    for m in marks:
-        if m.name == "points" and m.args:
-            return float(m.args[0])
-    return 1.0
-
-
-def _skip_reason(marks, module) -> str | None:
-    for m in marks:
-        if m.name == "skip":
-            return m.kwargs.get("reason", m.args[0] if m.args else "skipped")
-        if m.name == "skipif":
-            conditions = m.args or (m.kwargs.get("condition"),)
-            for cond in conditions:
-                if isinstance(cond, str):
-                    cond = eval(cond, module.__dict__)  # pytest's string conditions
-                if cond:
-                    return m.kwargs.get("reason", "skipped")
-    return None
-
-
-def _idval(value, argname: str, idx: int) -> str:
-    if isinstance(value, str):
-        return value.encode("unicode_escape").decode("ascii")
-    if value is None or isinstance(value, int | float | complex | bool):
-        return str(value)
-    name = getattr(value, "__name__", None)
-    if isinstance(name, str) and (inspect.isclass(value) or inspect.isfunction(value)):
-        return name
-    return f"{argname}{idx}"
-
-
-def _cases(marks) -> list[tuple[str, dict]]:
-    """[(pytest's id for the case, {argname: value})] for stacked parametrize marks."""
-    per_mark = []
-    for m in marks:  # pytestmark lists the decorator closest to the function first
-        if m.name != "parametrize":
-            continue
-        argnames, argvalues = m.args[0], list(m.args[1])
-        if isinstance(argnames, str):
-            argnames = [a.strip() for a in argnames.split(",") if a.strip()]
-        ids = m.kwargs.get("ids")
-        cases = []
-        for i, raw in enumerate(argvalues):
-            explicit = getattr(raw, "id", None)
-            values = raw.values if hasattr(raw, "values") and hasattr(raw, "marks") else raw
-            if len(argnames) == 1 and not (hasattr(raw, "values") and hasattr(raw, "marks")):
-                values = (values,)
-            params = dict(zip(argnames, values, strict=True))
-            if explicit is not None:
-                case_id = str(explicit)
-            elif isinstance(ids, list | tuple) and i < len(ids) and ids[i] is not None:
-                case_id = str(ids[i])
-            elif callable(ids):
-                parts = [ids(v) for v in values]
-                case_id = "-".join(str(p) if p is not None else _idval(v, a, i)
-                                   for p, v, a in zip(parts, values, argnames, strict=True))
-            else:
-                case_id = "-".join(_idval(v, a, i)
-                                   for v, a in zip(values, argnames, strict=True))
-            cases.append((case_id, params))
-        per_mark.append(cases)
-    if not per_mark:
-        return [("", {})]
-    out = []
-    for combo in itertools.product(*per_mark):
-        out.append(("-".join(c[0] for c in combo), {k: v for c in combo for k, v in c[1].items()}))
-    return out
-
-
-def _fixture_marker(obj):
-    marker = getattr(obj, "_fixture_function_marker", None)  # pytest >= 8.4
-    if marker is None:
-        marker = getattr(obj, "_pytestfixturefunction", None)  # older pytest
-    return marker
-
-
-def _fixture_function(obj):
-    getter = getattr(obj, "_get_wrapped_function", None)
-    return getter() if getter is not None else getattr(obj, "__wrapped__", obj)
-
-
-def _autouse_fixtures(module) -> list[str]:
-    return [name for name, obj in module.__dict__.items()
-            if (m := _fixture_marker(obj)) is not None and getattr(m, "autouse", False)]
-
-
-# --- running, the way tools/pytest_report.py reports -------------------------------------
 
 def _seed_everything() -> None:
     """What conftest.py's autouse fixture does before every grader test."""
@@ -518,7 +415,8 @@ def load_step(step_id: str, impl: str | None = None) -> types.ModuleType:
 
 
 class Run:
-    """One experiment's record, as tools.labkit.Run writes it (results/<step>/<run>/)."""
+    """One experiment's record, as tools.labkit.Run writes it (results/<step>/<run>/); the
+    run's folder appears only when it is finished, so a failing lab leaves none behind."""
 
     def __init__(self, step_id: str, config: dict, seed: int):
         self.step = step_id
@@ -532,20 +430,23 @@ class Run:
         while self.dir.exists():
             n += 1
             self.dir = base / step_id / f"{stamp}-seed{seed}-{n}"
-        self.dir.mkdir(parents=True)
+        self._staging = self.dir.with_name(f".incomplete-{self.dir.name}")
+        atexit.register(shutil.rmtree, self._staging, ignore_errors=True)
 
     def metric(self, name: str, value) -> None:
         self.record["metrics"][name] = float(value) if hasattr(value, "__float__") else value
 
     def figure(self, fig, name: str) -> Path:
-        path = self.dir / f"{name}.png"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        self.record["figures"].append(path.name)
-        return path
+        self._staging.mkdir(parents=True, exist_ok=True)
+        fig.savefig(self._staging / f"{name}.png", dpi=110, bbox_inches="tight")
+        self.record["figures"].append(f"{name}.png")
+        return self.dir / f"{name}.png"
 
     def finish(self, interpretation: str) -> Path:
         self.record["interpretation"] = interpretation
+        self._staging.mkdir(parents=True, exist_ok=True)
+        (self._staging / "record.json").write_text(json.dumps(self.record, indent=1))
+        self._staging.rename(self.dir)
         path = self.dir / "record.json"
-        path.write_text(json.dumps(self.record, indent=1))
         print(f"run recorded in {path}")
         return path

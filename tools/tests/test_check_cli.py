@@ -89,6 +89,37 @@ def test_scale_accepts_lists(impl):
     assert_close(impl.scale([1, 2], 2.0), np.array([2.0, 4.0]), "scale of a Python list")
 '''
 
+FAKE_PLAN = '''\
+[[phase]]
+number = 0
+name = "Toolbox"
+
+[[phase]]
+number = 1
+name = "Fakes"
+
+[[step]]
+number = 0
+name = "toolbox"
+phase = 0
+builds = "seeds, splits, batches and a scaler"
+graded = "determinism and no leakage"
+
+[[step]]
+number = 1
+name = "fake"
+phase = 1
+builds = "two array functions, scale and normalize"
+graded = "values"
+
+[[step]]
+number = 2
+name = "later_fake"
+phase = 1
+builds = "something planned"
+graded = "something"
+'''
+FAKE_HINTS = ["First fake hint: multiply.", "Second fake hint: divide by the sum."]
 MANIFEST = '''\
 [[step]]
 id = "s00_toolbox"
@@ -96,7 +127,7 @@ title = "Toolbox: seeds, splits, mini-batches and a leak-free scaler"
 phase = 0
 requires = []
 budget = 60
-hints = {s00_hints}
+hints_file = "hintstore/s00_toolbox.txt"
 
 [[step]]
 id = "s01_fake"
@@ -104,7 +135,7 @@ title = "Fake: scale and normalize"
 phase = 1
 requires = []
 budget = 60
-hints = ["First fake hint: multiply.", "Second fake hint: divide by the sum."]
+hints_file = "hintstore/s01_fake.txt"
 '''
 
 
@@ -121,21 +152,19 @@ def make_course(dest: Path, extra_steps: str = "") -> Path:
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "tests"))
         elif src.exists():
             shutil.copy2(src, dst)
-    import tomllib
-
-    s00 = next(s for s in tomllib.loads((REPO / "tools" / "curriculum.toml").read_text())["step"]
-               if s["id"] == "s00_toolbox")
-    (dest / "tools" / "curriculum.toml").write_text(
-        MANIFEST.format(s00_hints=json.dumps(s00["hints"])) + extra_steps)
+    (dest / "tools" / "curriculum.toml").write_text(MANIFEST + extra_steps)
+    (dest / "tools" / "plan.toml").write_text(FAKE_PLAN)
     (dest / "solutions" / "s01_fake.py").write_text(FAKE_SOLUTION)
     (dest / "graders" / "test_s01_fake.py").write_text(FAKE_PUBLIC)
     (dest / "graders" / "hidden" / "test_s01_fake.py").write_text(FAKE_HIDDEN)
     sys.path.insert(0, str(REPO))
     try:
+        from tools.hints import encode
         from tools.stubgen import make_stub
     finally:
         sys.path.remove(str(REPO))
     (dest / "exercises" / "s01_fake.py").write_text(make_stub(FAKE_SOLUTION, "s01_fake"))
+    (dest / "tools" / "hintstore" / "s01_fake.txt").write_text(encode("s01_fake", FAKE_HINTS))
     return dest
 
 
@@ -266,7 +295,8 @@ def test_solving_s00_records_the_pass_and_announces_s01(solved_s00):
     assert "passed:" in text and "points" in text
     assert "Next: s01 · Fake: scale and normalize" in text
     assert "code: exercises/s01_fake.py" in text
-    assert "hint 1/2: First fake hint: multiply." in text
+    assert "you build: two array functions, scale and normalize" in text
+    assert "First fake hint" not in text and "hint 1/" not in text  # never a hint unasked
     assert "compare with the reference solution: solutions/s00_toolbox.py" in text
     assert TRACEBACK not in out
     state = progress(course)
@@ -274,7 +304,9 @@ def test_solving_s00_records_the_pass_and_announces_s01(solved_s00):
     assert rec["passed"] is True and rec["points"] == rec["max_points"] > 0
     assert rec["exercise_sha256"] == hashlib.sha256(
         (course / "exercises" / "s00_toolbox.py").read_bytes()).hexdigest()
-    assert state["hints_shown"]["s01_fake"] == 1  # the announced first hint counts as shown
+    assert "hints_shown" not in state  # hint counts live apart, in hints.json
+    hints = course / ".ml2llm" / "hints.json"
+    assert not hints.exists() or "s01_fake" not in json.loads(hints.read_text())["hints_shown"]
 
 
 @pytest.mark.parametrize("query", ["s01", "1"])
@@ -360,6 +392,8 @@ def test_list_shows_every_step_with_its_status_and_score(fresh, solved):
     assert re.search(r"▶ s00_toolbox\s+current\s+-\s+Toolbox", out), out
     assert re.search(r"· s01_fake\s+locked\s+-\s+Fake: scale and normalize", out), out
     assert "0 of 2 steps done. Current: s00_toolbox" in out
+    assert "Not shipped yet (1 planned step, in the README's course table): s02 later fake." \
+        in flat(out)
 
     code, out = run_check(solved, "list")
     assert code == 0, out
@@ -369,16 +403,36 @@ def test_list_shows_every_step_with_its_status_and_score(fresh, solved):
 
 
 def test_hint_prints_the_hints_one_at_a_time_in_order(fresh):
-    outs = [flat(run_check(fresh, "hint", "s01")[1]) for _ in range(3)]
-    assert "Hint 1/2 for s01_fake: First fake hint: multiply." in outs[0]
-    assert "Hint 2/2 for s01_fake: Second fake hint: divide by the sum." in outs[1]
-    assert "That was the last hint" in outs[1]
-    assert "All 2 hints for s01_fake have been shown" in outs[2]
+    code, out = run_check(fresh, "hint", "s01", "--shown")
+    assert code == 0 and "No hint of s01_fake has been shown yet" in out, out
+    first = flat(run_check(fresh, "hint", "s01")[1])
+    assert "Hint 1/2 for s01_fake: First fake hint: multiply." in first
+    # every follow-up repeats the step asked for; "so far" and "reveal the rest" differ
+    assert "next hint (1 left): python tools/check.py hint s01" in first
+    assert "the 1 shown so far, again: python tools/check.py hint s01 --shown" in first
+    assert "reveal all 1 remaining at once: python tools/check.py hint s01 --all" in first
+    code, out = run_check(fresh, "hint", "s01", "--shown")
+    assert "1. First fake hint" in out and "Second fake hint" not in out, out
+    second = flat(run_check(fresh, "hint", "s01")[1])
+    assert "Hint 2/2 for s01_fake: Second fake hint: divide by the sum." in second
+    assert "That was the last hint for s01_fake" in second
+    third = flat(run_check(fresh, "hint", "s01")[1])
+    assert "All 2 hints for s01_fake have been shown" in third
+    assert "hint s01 --shown" in third
     code, out = run_check(fresh, "hint", "s01", "--all")
     assert code == 0, out
     assert out.index("1. First fake hint") < out.index("2. Second fake hint")
     code, out = run_check(fresh, "hint")  # no step: the current one, s00
     assert code == 0 and "Hint 1/3 for s00_toolbox:" in out, out
+    assert "python tools/check.py hint s00 --shown" in out, out
+
+
+def test_hint_all_reveals_the_rest_and_counts_them(fresh):
+    run_check(fresh, "hint", "s01")
+    code, out = run_check(fresh, "hint", "s01", "--all")
+    assert code == 0 and "Every hint for s01 · Fake" in out and "close to the answer" in out
+    hints = json.loads((fresh / ".ml2llm" / "hints.json").read_text())
+    assert hints["hints_shown"]["s01_fake"] == 2
 
 
 def test_reset_restores_the_stub_and_keeps_a_backup_of_the_learner_file(fresh):
@@ -437,10 +491,23 @@ def test_all_ignores_locks_and_writes_valid_junit_json_and_markdown(fresh):
 def test_deleted_progress_file_costs_only_a_regrade(solved):
     (solved / ".ml2llm" / "progress.json").unlink()
     code, out = run_check(solved, env=S00)
-    assert code == 0, out
+    assert code == 1, out  # s00's pass is re-derived, then the current step s01 is graded
     assert TRACEBACK not in out
-    assert "✓ s00 · Toolbox" in out and "Next: s01 · Fake" in out
+    assert "rebuilding progress (no progress file): s00 ✓" in out and "✗ s01 · Fake" in out
     assert progress(solved)["steps"]["s00_toolbox"]["passed"] is True
+
+
+@pytest.mark.slow
+def test_deleted_progress_file_keeps_hint_counts_and_list_regrades_the_last_step(solved):
+    run_check(solved, "hint", "s01")
+    (solved / ".ml2llm" / "progress.json").unlink()
+    code, out = run_check(solved, "list", env=S00)  # s00 passed, nothing after it: regraded
+    assert code == 0, out
+    assert "rebuilding progress (no progress file): s00 ✓" in out
+    assert re.search(r"✓ s00_toolbox\s+done\s+(\d+)/\1", out), out
+    assert re.search(r"▶ s01_fake\s+current", out), out
+    hints = json.loads((solved / ".ml2llm" / "hints.json").read_text())
+    assert hints["hints_shown"] == {"s01_fake": 1}  # what cannot be derived was kept
 
 
 @pytest.mark.slow
@@ -585,6 +652,17 @@ def test_watch_regrades_on_enter_and_on_save_and_quits_on_q(solved):
 
 
 @pytest.mark.slow
+def test_watch_points_at_the_reference_once_the_step_passes(solved):
+    with Watch(solved, env=S00) as watch:
+        watch.wait_for(WAITING)
+        shutil.copy2(solved / "solutions" / "s01_fake.py", solved / "exercises" / "s01_fake.py")
+        watch.wait_for("Course finished", timeout=120)
+        code = watch.exit_code()
+    assert code == 0, watch.output
+    assert "Now compare with the reference solution: solutions/s01_fake.py" in watch.output
+
+
+@pytest.mark.slow
 def test_watch_keeps_polling_without_stdin_and_stops_cleanly_on_ctrl_c(solved):
     with Watch(solved) as watch:
         watch.proc.stdin.close()  # no keyboard at all (started from a script, say)
@@ -597,3 +675,147 @@ def test_watch_keeps_polling_without_stdin_and_stops_cleanly_on_ctrl_c(solved):
     assert code == 0, watch.output
     assert watch.output.rstrip().endswith("Stopped watching.")
     assert TRACEBACK not in watch.output
+
+
+# --- 9: what the learner reads around a verdict ---------------------------------------------------
+
+def test_install_line_is_one_editable_command_that_takes_the_cpu_wheel_on_linux():
+    sys.path.insert(0, str(REPO))
+    try:
+        from tools.cli.install import install_command, install_note
+    finally:
+        sys.path.remove(str(REPO))
+    if sys.platform != "linux":
+        pytest.skip("the CPU index is added on Linux only")
+    assert install_command(["torch"]) == (
+        'pip install -e ".[torch]" --extra-index-url https://download.pytorch.org/whl/cpu')
+    assert install_command(["text"]) == 'pip install -e ".[text]"'
+    assert "with an NVIDIA GPU, leave out --extra-index-url" in install_note(["torch"])
+
+
+HIDE_TORCH = '''\
+import importlib.util
+_find = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: (
+    None if name.split(".")[0] == "torch" else _find(name, *a))
+'''
+TORCH_STEPS = "".join(f'''
+[[step]]
+id = "s0{n}_fake_torch"
+title = "Fake torch step {n}"
+phase = 1
+requires = ["torch"]
+budget = 60
+hints = ["a hint"]
+''' for n in (2, 3))
+
+
+def test_list_prints_the_install_command_once_for_all_steps_that_need_it(tmp_path):
+    course = make_course(tmp_path / "course", TORCH_STEPS)
+    (tmp_path / "hide").mkdir()
+    (tmp_path / "hide" / "sitecustomize.py").write_text(HIDE_TORCH)
+    code, out = run_check(course, "list", env={**FAST, "PYTHONPATH": str(tmp_path / "hide")})
+    assert code == 0, out
+    assert re.search(r"s02_fake_torch\s+locked\s+-\s+Fake torch step 2\s+\(needs torch\)", out)
+    assert out.count("pip install") == 1, out
+    if sys.platform == "linux":
+        assert ('To install torch, run from the course folder: pip install -e ".[torch]" '
+                "--extra-index-url https://download.pytorch.org/whl/cpu") in flat(out)
+
+
+def test_output_to_a_closed_pipe_ends_quietly(fresh):
+    proc = subprocess.Popen([sys.executable, *CHECK, "list"], cwd=fresh, env=child_env(FAST),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line (`check.py list | head`)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "BrokenPipeError" not in err and TRACEBACK not in err, err
+
+
+def test_failures_from_one_line_of_learner_code_are_shown_once(solved):
+    write_exercise(solved, "s01_fake", fake_exercise(
+        'raise ValueError(f"cannot scale an array of shape {np.shape(x)}")'))
+    code, out = run_check(solved)
+    text = flat(out)
+    assert code == 1, out
+    assert ("2 tests fail from one cause (3 points): test_scale_multiplies_every_element, "
+            "hidden: test_scale_accepts_lists") in text, out
+    assert text.count("cannot scale an array of shape") == 1, out
+    assert "at exercises/s01_fake.py:5 in scale" in text
+    assert "fix this one first" in text
+
+
+def test_skipped_tests_name_the_missing_extra_and_the_maximum_with_it(fresh):
+    graders = fresh / "graders" / "test_s01_fake.py"
+    graders.write_text(graders.read_text() + textwrap.dedent('''
+
+        @pytest.mark.points(2)
+        @pytest.mark.skipif(True, reason="mlx is not installed")
+        def test_needs_mlx(impl):
+            pass
+        '''))
+    code, out = run_check(fresh, "s01", "--impl", "solutions")
+    assert code == 0, out
+    assert ("1 test (2 points) skipped because mlx is not installed: those points cannot be "
+            "earned here (the step has 6 in all).") in flat(out), out
+    assert 'pip install -e ".[mlx]"' in flat(out)
+
+
+@pytest.mark.slow
+def test_all_prints_the_first_failure_of_each_step_in_full(solved):
+    write_exercise(solved, "s01_fake", fake_exercise("return (a * np.asarray(x, dtype=float)).T"))
+    _, single = run_check(solved, "s01")
+    code, out = run_check(solved, "--all", env=S00)
+    assert code == 1, out
+    assert re.search(r"✗ s01_fake\s+\d+/4\s+[\d.]+s\s+failed", out), out
+    tail = flat(out.split("The first problem of each failing step:")[1])
+    whole = ("scale(x, 3.0): expected shape (2, 3), got (3, 2): the same sizes in another "
+             "order; did you transpose or swap axes?")
+    assert whole in flat(single) and f"s01: test_scale_multiplies_every_element: {whole}" in tail
+
+
+@pytest.mark.slow
+def test_a_locked_score_after_reset_is_explained(solved):
+    shutil.copy2(solved / "solutions" / "s01_fake.py", solved / "exercises" / "s01_fake.py")
+    code, out = run_check(solved, env=S00)
+    assert code == 0 and "Course finished" in out, out
+    run_check(solved, "reset", "s00")
+    code, out = run_check(solved, "list")
+    assert re.search(r"s01_fake\s+locked\s+4/4\*", out), out
+    assert ("* a locked step's score is from its last grading: it passed before, but a step "
+            "before it (s00) no longer does. It counts again, without re-doing it, once the "
+            "steps before it pass.") in flat(out)
+
+
+def _git(course: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=course,
+                   check=True, capture_output=True)
+
+
+def test_a_pass_under_modified_framework_files_is_not_recorded(solved):
+    _git(solved, "init", "-q")
+    _git(solved, "add", "-A")
+    _git(solved, "commit", "-qm", "course")
+    helpers = solved / "graders" / "helpers.py"
+    helpers.write_text(helpers.read_text() + "\n# a local edit\n")
+    shutil.copy2(solved / "solutions" / "s01_fake.py", solved / "exercises" / "s01_fake.py")
+    code, out = run_check(solved, env=S00)
+    text = flat(out)
+    assert code == 1, out
+    # the edit makes s00's record stale: s00 is graded again and passes, but does not count
+    assert "✓ s00 · Toolbox" in out
+    assert "This pass is not recorded, and s00 stays current" in text
+    assert "graders/helpers.py" in text and "git checkout -- graders/helpers.py" in text
+    assert progress(solved)["steps"]["s00_toolbox"]["framework_sha256"] != ""
+    assert "s01_fake" not in progress(solved)["steps"]
+    assert "Next:" not in text and "Course finished" not in text
+    code, out = run_check(solved, "list")
+    assert re.search(r"▶ s00_toolbox\s+current", out), out
+
+
+def test_editing_conftest_makes_a_recorded_pass_stale(solved):
+    conftest = solved / "conftest.py"
+    conftest.write_text(conftest.read_text() + "\n# an edit after the pass\n")
+    code, out = run_check(solved, "list")
+    assert code == 0 and re.search(r"▶ s00_toolbox\s+current\s+-\s", out), out

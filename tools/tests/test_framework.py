@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from graders import helpers
-from tools import fetch_data, labs
+from tools import fetch_data, hints, labs
 from tools.contract import MutantError, apply_mutant
 from tools.course import find_step
 from tools.loader import ImplementationError, load_implementation
@@ -197,3 +197,52 @@ def test_device_override_is_validated(monkeypatch):
     monkeypatch.delenv("ML2LLM_DEVICE")
     if device.available():
         assert device.pick_device() in device.available()
+
+
+# --- hints store -------------------------------------------------------------------------
+
+def test_hints_pack_moves_inline_hints_into_an_encoded_file_and_unpack_restores_them(tmp_path):
+    manifest = tmp_path / "curriculum.toml"
+    original = textwrap.dedent('''\
+        # a comment kept as it is
+        [[step]]
+        id = "s98_first"
+        title = "First"
+        phase = 0
+        hints = [
+            "Use the seeded generator, \\"rng\\".",
+            "Then cut the shuffled indices.",
+        ]
+        budget = 60
+
+        [[step]]
+        id = "s99_second"
+        title = "Second"
+        phase = 0
+        hints = ["One line: divide by the sum."]
+        ''')
+    manifest.write_text(original)
+    assert hints.pack(manifest, tmp_path / "hintstore") == ["s98_first", "s99_second"]
+    text = manifest.read_text()
+    assert "seeded generator" not in text and "divide by the sum" not in text
+    assert 'hints_file = "hintstore/s98_first.txt"\nbudget = 60' in text
+    assert text.startswith("# a comment kept as it is")
+    stored = (tmp_path / "hintstore" / "s98_first.txt").read_text()
+    assert "seeded" not in stored and "shuffled" not in stored
+    from tools.course import load_steps
+    first, second = load_steps(manifest)
+    assert first.hints == ('Use the seeded generator, "rng".', "Then cut the shuffled indices.")
+    assert second.hints == ("One line: divide by the sum.",)
+    assert hints.problems(manifest) == []
+
+    hints.unpack("s98_first", manifest)
+    assert load_steps(manifest)[0].hints == first.hints
+    assert any("s98_first: hints are inline" in p for p in hints.problems(manifest))
+    assert not (tmp_path / "hintstore" / "s98_first.txt").exists()
+
+
+def test_a_damaged_hints_file_is_named_in_plain_words(tmp_path):
+    (tmp_path / "hintstore").mkdir()
+    (tmp_path / "hintstore" / "s98_x.txt").write_text("# header\nnot base64 at all!\n")
+    with pytest.raises(hints.HintsError, match="tools/hintstore/s98_x.txt: not a hints file"):
+        hints.read("hintstore/s98_x.txt", tmp_path)

@@ -1,6 +1,8 @@
-"""exercises/ is exactly what the generator makes, and the manifest matches the trees."""
+"""exercises/ is exactly what the generator makes; the manifest, the plan, the hints store and
+the README agree."""
 
-from tools.course import load_steps, manifest_problems
+from tools import hints, plan
+from tools.course import MANIFEST, ROOT, load_steps, manifest_problems
 from tools.stubgen import check
 
 
@@ -13,3 +15,44 @@ def test_exercises_match_the_generator():
 def test_manifest_matches_the_trees():
     problems = manifest_problems()
     assert not problems, "\n".join(problems)
+
+
+def test_every_shipped_step_has_its_hints_in_the_store_and_none_inline():
+    found = hints.problems()
+    assert not found, "\n".join(found)
+    manifest = MANIFEST.read_text(encoding="utf-8")
+    for step in load_steps():
+        stored = (MANIFEST.parent / "hintstore" / f"{step.id}.txt").read_text(encoding="utf-8")
+        for hint in step.hints:  # opening either file reveals no hint
+            words = hint[:40]
+            assert words not in manifest and words not in stored, (step.id, words)
+
+
+def test_readme_table_shows_the_whole_plan_and_every_shipped_step_is_planned():
+    found = plan.problems()
+    assert not found, "\n".join(found)
+    _, planned = plan.load_plan()
+    assert [p.number for p in planned] == list(range(49))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert plan.readme_table() in readme, "stale README table: python -m tools.plan readme"
+    shipped = {s.id for s in load_steps()}
+    for p in planned:
+        status = "✓ shipped" if p.id in shipped else "planned"
+        assert f"| {p.short} {p.name.replace('_', ' ')} | {p.builds} | {p.graded} | {status} |" \
+            in readme, p.id
+
+
+def test_readme_install_lines_are_the_ones_the_tools_print_and_ci_runs():
+    import re
+
+    from tools.cli.install import CPU_INDEX
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    torch_line = f'pip install -e ".[torch]" --extra-index-url {CPU_INDEX}'
+    assert f"```bash\n{torch_line}\n```" in readme  # what check.py prints on Linux
+    block = re.search(r"## Run the project's tests.*?```bash\n(.*?)\n```", readme, re.S)
+    install, test = block.group(1).split(" && ")
+    assert install == f'pip install -e ".[dev]" --extra-index-url {CPU_INDEX}'
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert f"python -m {install}\n" in ci
+    assert ci.rstrip().endswith(test)
