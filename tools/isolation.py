@@ -700,3 +700,82 @@ if __name__ == "__main__":
         sys.exit(drive(sys.argv[2]))
     print("python -m tools.isolation drive STEP  (run by tools/isolation.py, not by people)")
     sys.exit(2)
+
+
+# --- many steps, many learners --------------------------------------------------------------
+
+class Session:
+    """Grades (key, step, exercise bytes) items in parallel slots against one snapshot.
+
+    Each step is first calibrated on its untouched stub (``stubs``); an exercise identical
+    to the stub gets that verdict as "not started" without being graded again.
+    """
+
+    def __init__(self, trusted: Trusted, stubs: dict[str, bytes], work: Path, jobs: int = 1):
+        self.trusted, self.stubs, self.work = trusted, stubs, work
+        self.jobs = max(1, jobs)
+        self.slots = Slots(self.jobs)
+        self.calibration: dict[str, dict] = {}
+        self.scan = SecretScan(trusted.hidden_sources(), [
+            (trusted.root / rel).read_text(errors="replace") for rel in trusted.hashes
+            if rel.startswith("graders/") and not rel.startswith("graders/hidden/")])
+        self._n = 0
+        self._lock = threading.Lock()
+
+    @property
+    def isolation(self) -> str:
+        return "unprivileged uid per step" if self.slots.drop else "hash check per step"
+
+    def _workdir(self) -> Path:
+        with self._lock:
+            self._n += 1
+            return self.work / f"step-{self._n}"
+
+    def _map(self, fn, items: list) -> list:
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            return list(pool.map(fn, items))
+
+    def calibrate(self, steps: list) -> None:
+        def one(step):
+            if step.id in self.calibration or step.missing_extras():
+                return
+            with self.slots.take() as uid:
+                cal = calibrate(self.trusted, step, self.stubs[step.id], self._workdir(),
+                                uid=uid)
+            if not cal["tests"]:
+                raise IsolationError(f"the untouched stub of {step.id} could not be graded, "
+                                     f"so its tests are unknown: {cal['verdict']['verdict']}")
+            self.calibration[step.id] = cal
+        self._map(one, steps)
+
+    def grade(self, items: list[tuple[object, object, bytes | None]]) -> dict:
+        """{key: (step id -> verdict)}; every verdict already fit for a report."""
+        self.calibrate(sorted({step.id: step for _, step, _ in items}.values(),
+                              key=lambda s: s.id))
+
+        def one(item):
+            key, step, exercise = item
+            missing = step.missing_extras()
+            if missing:
+                v = _verdict(step, f"needs {', '.join(missing)}", "this machine cannot grade "
+                             f"{step.id}: install the {', '.join(missing)} extra")
+            elif exercise is not None and exercise == self.stubs.get(step.id):
+                v = dict(self.calibration[step.id]["verdict"], status="not started",
+                         verdict="the exercise is the untouched stub")
+            else:
+                with self.slots.take() as uid:
+                    v = grade_step(self.trusted, step, exercise, self._workdir(), uid=uid,
+                                   calibration=self.calibration.get(step.id))
+            return key, step.id, report_safe(v, self.scan)
+
+        results: dict = {}
+        for key, sid, v in self._map(one, items):
+            results.setdefault(key, {})[sid] = v
+        return results
+
+    def close(self) -> None:
+        if not self.slots.drop:
+            sweep_orphans()
+        self.slots.close()
