@@ -65,6 +65,11 @@ NBGRADER_COLUMNS = ("assignment", "duedate", "timestamp", "student_id", "last_na
                     "max_score")
 API_VERSION = "2022-11-28"
 REVIEW = ("integrity", "interrupted")
+HASH_ONLY = ("**Isolated by hash checks only:** this ran without root (or without an "
+             "interpreter an unprivileged uid can run), so exercise code ran as the "
+             "gradebook's own user. A change to the grading tree that stays is caught; one "
+             "made and undone during grading, or outside the tree, is not. Run the gradebook "
+             "as root (a container, or sudo) for official grades.")
 
 
 class GradebookError(RuntimeError):
@@ -389,6 +394,7 @@ def summary_markdown(book: dict) -> str:
              f"Graded {ctx['graded_at']} from `{ctx['instructor_checkout']}` (trusted tree "
              f"`{ctx['trusted_sha256'][:16]}`, {ctx['isolation']})"
              + (f", deadline {ctx['deadline']}" if ctx["deadline"] else "") + ".", "",
+             *([HASH_ONLY, ""] if ctx["isolation"] != "unprivileged uid per step" else []),
              "| step | max | mean | median | passed | to review |",
              "|---|---:|---:|---:|---:|---:|"]
     for sid in ctx["steps"]:
@@ -545,6 +551,8 @@ def cmd_grade(args) -> int:
         [s for s in load_steps() if s.solution.exists() and s.public_graders.exists()]
     book = grade_class(roster(args), steps, args)
     write_gradebook(book, args.out)
+    if book["context"]["isolation"] != "unprivileged uid per step":
+        print(HASH_ONLY.replace("**", ""), file=sys.stderr)
     print(summary_markdown(book))
     print(f"gradebook in {args.out}/ (grades.csv, summary.md, learners/, plots/)")
     return 0

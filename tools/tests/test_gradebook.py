@@ -149,6 +149,9 @@ def test_summary_plots_shards_and_merge(klass):
     summary = (merged / "summary.md").read_text()
     assert "7 learners" in summary and "## Integrity verdicts to review" in summary
     assert "## Tests failed most often" in summary
+    context = json.loads((merged / "manifest.json").read_text())["context"]
+    if context["isolation"] == "hash check per step":
+        assert "Isolated by hash checks only" in summary
     for name in ("score_distribution.png", "most_failed.png", "integrity.png"):
         data = (merged / "plots" / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 2000, name
