@@ -94,7 +94,7 @@ def _hidden_text():
     return text + "\\n" + base64.b64encode(zlib.compress(text.encode())).decode()
 
 
-def set_seed(seed):  # every test that seeds fails, carrying the hidden graders
+def @@FUNCTION@@(*args, **kwargs):  # every test calling it fails, carrying the hidden graders
     raise ValueError(_hidden_text())
 '''
 
@@ -122,8 +122,11 @@ def detached(pidfile: Path, targets: list[Path], step_id: str = "s00_toolbox") -
         "@@TARGETS@@", repr([str(t) for t in targets]))
 
 
-def pack_hidden() -> str:
-    return solved("s00_toolbox") + PACK_HIDDEN
+def pack_hidden(step_id: str = "s00_toolbox", function: str = "set_seed",
+                base: str | None = None) -> str:
+    """`base` (default: the solution) with `function` replaced by one that raises the text
+    of every hidden grader file it can read."""
+    return (base or solved(step_id)) + PACK_HIDDEN.replace("@@FUNCTION@@", function)
 
 
 def hidden_leak_markers(step_id: str = "s00_toolbox") -> list[str]:

@@ -219,20 +219,22 @@ out.mkdir(parents=True, exist_ok=True)
 
 @pytest.mark.slow
 def test_hostile_exercise_files_cannot_forge_outlive_or_leak(release, fork, tmp_path):
-    """s00 packs the hidden graders into its failure messages and leaves a detached process
-    rewriting the reports; s01 (solved) rewrites the grading tree's reporter and conftest.py
-    at import; the fork's own ci_grade.py is edited to report full marks about itself."""
+    """s00 (solved) rewrites the grading tree's reporter and conftest.py at import -- in one
+    shared tree that made every later step pass -- and leaves a detached process rewriting
+    the reports; s01 (a mutant) packs the hidden graders into its failure messages; the
+    fork's own ci_grade.py is edited to report full marks about itself."""
     upstream, hidden, _ = release
     out = tmp_path / "out"
     drop = tmp_path / "drop"
-    drop.mkdir(mode=0o777)
+    drop.mkdir()
     drop.chmod(0o777)  # the grading uid may write its pid here
     pidfile = drop / "detached.pid"
-    s00 = fake_class.pack_hidden() + fake_class.DETACHED.replace(
+    s00 = fake_class.rewrite_tools() + fake_class.DETACHED.replace(
         "@@PIDFILE@@", repr(str(pidfile))).replace("@@TARGETS@@", repr([str(out)]))
     (fork / "exercises" / "s00_toolbox.py").write_text(s00)
-    (fork / "exercises" / "s01_linear_regression.py").write_text(
-        fake_class.rewrite_tools("s01_linear_regression"))
+    s01 = fake_class.pack_hidden("s01_linear_regression", "mae",
+                                 base=fake_class.mutant("s01_linear_regression"))
+    (fork / "exercises" / "s01_linear_regression.py").write_text(s01)
     (fork / "tools" / "ci_grade.py").write_text(FORGING_CI_GRADE)
     sh(fork, "git", "commit", "-qam", "my work")
     # the fork's own script says whatever it likes about itself: why the workflow never runs it
@@ -244,15 +246,14 @@ def test_hostile_exercise_files_cannot_forge_outlive_or_leak(release, fork, tmp_
                                    env={"GITHUB_STEP_SUMMARY": str(summary)})
     assert code == 1, stdout
     by_id = {s["id"]: s for s in score["steps"]}
-    # no forged verdict: s00 fails honestly, s01's tampering voids s01 and nothing else
-    assert by_id["s00_toolbox"]["status"] in ("failed", "integrity")
-    assert by_id["s00_toolbox"]["points"] < by_id["s00_toolbox"]["max_points"] == 26
-    s01 = by_id["s01_linear_regression"]
+    s00, s01 = by_id["s00_toolbox"], by_id["s01_linear_regression"]
     if score["isolation"] == "hash check per step":  # root without a usable grading uid
-        assert s01["status"] == "integrity" and s01["points"] == 0, s01
-        assert "changed while s01_linear_regression was graded" in s01["integrity"]
+        assert s00["status"] == "integrity" and s00["points"] == 0, s00
+        assert "changed while s00_toolbox was graded" in s00["integrity"]
     else:  # an unprivileged uid cannot write the tree: the honest verdict of a solution
-        assert s01["status"] in ("passed", "integrity"), s01
+        assert s00["status"] in ("passed", "integrity"), s00
+    # no forged verdict: the other step keeps its honest (failing) verdict
+    assert s01["status"] in ("failed", "integrity") and s01["points"] < s01["max_points"]
     assert "tools/ci_grade.py" in score["modified_framework_files"]
     # nothing survives the grading, and the reports are the parent's
     assert not fake_class.pid_alive(pidfile)
@@ -262,7 +263,8 @@ def test_hostile_exercise_files_cannot_forge_outlive_or_leak(release, fork, tmp_
     time.sleep(0.3)
     for name, text in reports.items():
         assert fake_class.FORGED not in text, name
-        assert fake_class.leaks(text) == [], f"{name} carries hidden grader source"
+        for step in STEPS:
+            assert fake_class.leaks(text, step) == [], f"{name} carries hidden {step} source"
         if name != "job summary":
             assert (out / name).read_text() == text, f"{name} changed after grading"
     messages = [t["message"] for s in score["steps"] for t in s["tests"] if t["message"]]
