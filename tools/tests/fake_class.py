@@ -10,8 +10,11 @@ grader files into a public test's failure message (verbatim, and base64 of zlib)
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import shutil
 import subprocess
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -141,6 +144,17 @@ def hidden_leak_markers(step_id: str = "s00_toolbox") -> list[str]:
 
 def leaks(text: str, step_id: str = "s00_toolbox") -> list[str]:
     return [m for m in hidden_leak_markers(step_id) if m in text]
+
+
+@contextlib.contextmanager
+def drop_dir():
+    """A folder any uid may write (its pid file), outside pytest's 0700 temporary folders."""
+    path = Path(tempfile.mkdtemp(prefix="ml2llm-drop-"))
+    path.chmod(0o777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def pid_alive(pidfile: Path) -> bool:

@@ -223,12 +223,13 @@ def test_hostile_exercise_files_cannot_forge_outlive_or_leak(release, fork, tmp_
     shared tree that made every later step pass -- and leaves a detached process rewriting
     the reports; s01 (a mutant) packs the hidden graders into its failure messages; the
     fork's own ci_grade.py is edited to report full marks about itself."""
+    with fake_class.drop_dir() as drop:  # the grading uid may write its pid here
+        _hostile_fork(release, fork, tmp_path, drop / "detached.pid")
+
+
+def _hostile_fork(release, fork: Path, tmp_path: Path, pidfile: Path) -> None:
     upstream, hidden, _ = release
     out = tmp_path / "out"
-    drop = tmp_path / "drop"
-    drop.mkdir()
-    drop.chmod(0o777)  # the grading uid may write its pid here
-    pidfile = drop / "detached.pid"
     s00 = fake_class.rewrite_tools() + fake_class.DETACHED.replace(
         "@@PIDFILE@@", repr(str(pidfile))).replace("@@TARGETS@@", repr([str(out)]))
     (fork / "exercises" / "s00_toolbox.py").write_text(s00)

@@ -17,15 +17,17 @@ import inspect
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tools import gradebook
+from tools import gradebook, isolation
 from tools.course import ROOT
 from tools.tests import fake_class
 
@@ -54,9 +56,11 @@ def nbgrader_columns() -> list[str]:
 @pytest.fixture(scope="module")
 def klass(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
-    drop = root / "drop"
-    drop.mkdir()
-    drop.chmod(0o777)  # an unprivileged grading uid may leave its pid here
+    with fake_class.drop_dir() as drop:  # an unprivileged grading uid may leave its pid here
+        yield _grade_the_class(root, drop)
+
+
+def _grade_the_class(root: Path, drop: Path) -> dict:
     outs = [root / "shard1", root / "shard2", root / "merged"]
     pidfile = drop / "erin.pid"
     mutant = fake_class.mutant(STEP)
@@ -166,8 +170,6 @@ def test_summary_plots_shards_and_merge(klass):
 
 @pytest.mark.slow
 def test_merge_refuses_a_tampered_shard(klass, tmp_path):
-    import shutil  # noqa: PLC0415
-
     shard = tmp_path / "shard"
     shutil.copytree(klass["outs"][0], shard)
     record = next((shard / "learners").glob("*.json"))
@@ -320,3 +322,71 @@ def test_gradebook_workflow_template_is_valid_and_shards(tmp_path):
     assert secret_steps == [run]
     merge_run = "\n".join(s.get("run", "") for s in merge["steps"])
     assert "gradebook.py merge" in merge_run
+
+
+# --- as root, with an interpreter an unprivileged uid can run -----------------------------------
+
+@pytest.fixture(scope="module")
+def uid_python():
+    """An interpreter the grading uid can run, on machines where ours is not (e.g. under a
+    0700 /root): a venv of the system's Python of the same minor version that sees our
+    site-packages. Skips unless root on Linux with such a Python."""
+    if sys.platform != "linux" or os.geteuid() != 0:
+        pytest.skip("dropping to an unprivileged uid needs root on Linux")
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    if not system.exists():
+        pytest.skip(f"no {system} to build an interpreter the grading uid can run")
+    base = Path(tempfile.mkdtemp(prefix="ml2llm-uid-python-"))  # not under pytest's 0700 tmp
+    base.chmod(0o755)
+    venv = base / "venv"
+    subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)
+    minor = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    (venv / "lib" / minor / "site-packages" / "course.pth").write_text(f"{site}\n")
+    python = venv / "bin" / "python"
+    probe = subprocess.run([str(python), "-c", "import numpy, pytest"], user=61099,
+                           group=61099, extra_groups=[], cwd="/", capture_output=True)
+    if probe.returncode != 0:
+        shutil.rmtree(base)
+        pytest.skip(f"the grading uid cannot run {python}: {probe.stderr[-300:]}")
+    yield python
+    shutil.rmtree(base)
+
+
+@pytest.mark.slow
+def test_as_root_every_step_runs_as_an_unprivileged_uid(uid_python, tmp_path):
+    """The grading uid cannot write the tree (the rewrite fails, the mutant keeps its honest
+    score), cannot write the gradebook, and nothing of it is left running."""
+    with fake_class.drop_dir() as drop:
+        _uid_class(uid_python, tmp_path, drop)
+
+
+def _uid_class(uid_python: Path, tmp_path: Path, drop: Path) -> None:
+    out, pidfile = tmp_path / "out", drop / "erin.pid"
+    mutant = fake_class.mutant(STEP)
+    sources = []
+    for who, text in {"dave": mutant + fake_class.REWRITE_TOOLS,
+                      "erin": fake_class.detached(pidfile, [out, out / "learners"]),
+                      "frank": fake_class.pack_hidden()}.items():
+        sources.append(str(fake_class.learner_repo(tmp_path / who, {STEP: text})))
+    proc = subprocess.run([str(uid_python), str(ROOT / "tools" / "gradebook.py"), "grade",
+                           *sources, "--steps", STEP, "--jobs", "2", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env=dict(os.environ, ML2LLM_TEST_TIMEOUT="20"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    context = json.loads((out / "manifest.json").read_text())["context"]
+    assert context["isolation"] == "unprivileged uid per step"
+    rows = _rows(out)
+    records = {p.stem: json.loads(p.read_text()) for p in (out / "learners").glob("*.json")}
+    honest = records["dave"]["steps"][0]
+    assert honest["status"] == "failed" and 0 < float(rows["dave"]["score"]) < 26
+    assert rows["erin"]["score"] == "26" and float(rows["frank"]["score"]) < 26
+    assert pidfile.exists(), "the detached process never ran: the test proves nothing"
+    assert not fake_class.pid_alive(pidfile)
+    uids = range(isolation.UID_BASE, isolation.UID_BASE + 8)
+    assert not [p for u in uids for p in isolation.processes_of_uid(u)]
+    for path in out.rglob("*"):
+        if path.suffix in (".csv", ".md", ".json"):
+            text = path.read_text()
+            assert fake_class.FORGED not in text and fake_class.leaks(text) == [], path
