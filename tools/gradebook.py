@@ -149,6 +149,9 @@ def shard(learners: list[Learner], spec: str | None) -> list[Learner]:
     twice = sorted(i for i, n in seen.items() if n > 1)
     if twice:
         raise GradebookError(f"these learner ids appear more than once: {', '.join(twice)}")
+    odd = [ln.id for ln in learners if not re.fullmatch(r"\w[\w.+-]*", ln.id)]
+    if odd:  # an id names files of the gradebook
+        raise GradebookError(f"learner ids may hold letters, digits and . _ + - only: {odd}")
     if not spec:
         return learners
     m = re.fullmatch(r"(\d+)/(\d+)", spec)
@@ -424,6 +427,7 @@ def plots(book: dict) -> dict[str, bytes]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.ticker  # noqa: PLC0415
 
     ctx, recs = book["context"], book["learners"]
     figures = {}
@@ -440,13 +444,16 @@ def plots(book: dict) -> dict[str, bytes]:
     figures["score_distribution.png"] = _png(fig, plt)
     common = failed_tests(book).most_common(15)
     fig, ax = plt.subplots(figsize=(7, 0.35 * max(3, len(common)) + 1))
-    ax.barh([name[-60:] for name, _ in common][::-1], [n for _, n in common][::-1])
+    labels = [f"{name[:3]} {name.split('::', 1)[1]}"[:60] for name, _ in common]
+    ax.barh(labels[::-1], [n for _, n in common][::-1])
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("learners failing it")
     ax.set_title("Tests failed most often" if common else "No test failed")
     figures["most_failed.png"] = _png(fig, plt)
     review = Counter(sid for _, sid, _ in to_review(book))
     fig, ax = plt.subplots(figsize=(max(4, len(ctx["steps"]) * 0.8), 3))
     ax.bar([sid[:3] for sid in ctx["steps"]], [review.get(sid, 0) for sid in ctx["steps"]])
+    ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("verdicts to review")
     ax.set_title("Integrity / interrupted verdicts per step")
     figures["integrity.png"] = _png(fig, plt)

@@ -286,6 +286,8 @@ def test_shards_partition_the_class_and_refuse_nonsense():
             gradebook.shard(people, bad)
     with pytest.raises(gradebook.GradebookError, match="more than once"):
         gradebook.shard(people + people[:1], None)
+    with pytest.raises(gradebook.GradebookError, match="letters, digits"):
+        gradebook.shard([gradebook.Learner("../escape", "/x")], None)
 
 
 def test_roster_reads_ids_sources_and_names(tmp_path):
