@@ -165,3 +165,40 @@ isolation.kill_descendants(os.getpid())
     state = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}").exists() \
         else "gone"
     assert state in ("gone", "Z")
+
+
+KILLS_ITS_DRIVER = '''
+import os, signal, time
+if os.fork() == 0:  # a daemon first, then kill the process that grades us
+    os.setsid()
+    if os.fork() == 0:
+        open(@@PIDFILE@@, "w").write(str(os.getpid()))
+        time.sleep(300)
+    os._exit(0)
+time.sleep(0.3)
+os.kill(os.getppid(), signal.SIGKILL)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="subreapers and /proc are Linux")
+def test_an_exercise_that_kills_its_driver_gets_no_verdict_and_leaves_nothing(trusted):
+    """Without a verdict on the pipe the step is "interrupted" (0 points), and the daemon it
+    left, re-parented to us, is swept."""
+    from tools.tests import fake_class  # noqa: PLC0415
+
+    step = next(s for s in trusted.steps if s.id == "s00_toolbox")
+    slots = isolation.Slots(1)
+    with fake_class.drop_dir() as drop, slots.take() as uid:
+        pidfile = drop / "daemon.pid"
+        code = fake_class.solved(step.id) + KILLS_ITS_DRIVER.replace(
+            "@@PIDFILE@@", repr(str(pidfile)))
+        verdict = isolation.grade_step(trusted, step, code.encode(),
+                                       Path(isolation.tempfile.mkdtemp()) / "w", uid=uid)
+        assert verdict["status"] in ("interrupted", "integrity"), verdict
+        assert verdict["points"] == 0
+        if verdict["status"] == "interrupted":  # (an integrity verdict: fork was refused)
+            assert pidfile.exists() and "interrupted" in verdict["verdict"], verdict
+        time.sleep(0.2)
+        assert not fake_class.pid_alive(pidfile)
+    slots.close()
