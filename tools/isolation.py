@@ -527,6 +527,11 @@ def _verdict(step, status: str, message: str, *, seconds: float = 0.0,
 def _checked(step, raw: dict, calibration: dict | None, seconds: float) -> dict:
     """The driver's result, held to the test ids and points of the calibration run."""
     tests = raw.get("tests", [])
+    full = calibration["max_points"] if calibration else None
+    for key in ("integrity", "interrupted"):  # the grading process's own checks: 0 points
+        if raw.get(key):
+            return _verdict(step, key, str(raw[key])[:500], seconds=seconds, max_points=full,
+                            tests=_trusted_flags(tests, calibration))
     ids = [t["nodeid"] for t in tests]
     if calibration is not None:
         want = {t["nodeid"]: t for t in calibration["tests"]}
@@ -535,12 +540,8 @@ def _checked(step, raw: dict, calibration: dict | None, seconds: float) -> dict:
             return _verdict(step, "interrupted", f"grading {step.id} was interrupted: "
                             f"{len(missing)} of its {len(want)} tests were not reported and "
                             f"{len(extra) + len(ids) - len(set(ids))} were unexpected",
-                            seconds=seconds, max_points=calibration["max_points"])
-        for t in tests:  # points and hidden flags come from the trusted run
-            t["points"], t["hidden"] = want[t["nodeid"]]["points"], want[t["nodeid"]]["hidden"]
-    if raw.get("integrity"):
-        return _verdict(step, "integrity", str(raw["integrity"])[:500], seconds=seconds,
-                        max_points=_max(tests, calibration), tests=tests)
+                            seconds=seconds, max_points=full)
+        tests = _trusted_flags(tests, calibration)
     points = float(sum(t["points"] for t in tests if t["outcome"] == "passed"))
     max_points = _max(tests, calibration)
     passed = bool(raw.get("passed")) and raw.get("finished") and bool(tests) and \
@@ -553,6 +554,15 @@ def _checked(step, raw: dict, calibration: dict | None, seconds: float) -> dict:
     return _verdict(step, status, message or "", seconds=seconds, points=points,
                     max_points=max_points, tests=tests) | {
         "collect_errors": len(raw.get("collect_errors") or [])}
+
+
+def _trusted_flags(tests: list, calibration: dict | None) -> list:
+    """Points and hidden flags from the trusted run; tests it does not know are dropped."""
+    if calibration is None:
+        return tests
+    want = {t["nodeid"]: t for t in calibration["tests"]}
+    return [dict(t, points=want[t["nodeid"]]["points"], hidden=want[t["nodeid"]]["hidden"])
+            for t in tests if t["nodeid"] in want]
 
 
 def _max(tests: list, calibration: dict | None) -> float:
@@ -675,12 +685,21 @@ def drive(step_id: str) -> int:
               "message": cap(t.message, 4000), "where": t.where} for t in run.tests]
     record = {"ml2llm_driver": 1, "tests": tests, "passed": bool(run.passed),
               "finished": bool(run.finished), "crash": cap(run.crash, 2000),
-              "integrity": getattr(run, "integrity", None),
+              "integrity": _text(getattr(run, "integrity", None)),
+              "interrupted": _text(getattr(run, "interrupted", None)),
               "collect_errors": [cap(e, 500) for e in run.collect_errors],
               "seconds": round(run.seconds, 2)}
     out.write(json.dumps(record) + "\n")
     out.flush()
     return 0
+
+
+def _text(value) -> str | None:
+    """A refusal or interruption of tools/grading.py (a string or a list of them), capped."""
+    if not value:
+        return None
+    return cap("; ".join(map(str, value)) if isinstance(value, list | tuple) else str(value),
+               1000)
 
 
 def _limit(kind, value: int) -> None:
