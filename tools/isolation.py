@@ -56,8 +56,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TRUSTED_TOP = ("graders", "tools", "conftest.py", "pyproject.toml", "datasets")
-# Not needed to grade, and big or mutable: instructor tests, mutants, data caches.
+# Not needed to grade, and big or mutable: instructor tests, mutants and the other folders
+# that quote solution code (mutation and coverage reports, alternative answers), data caches.
 SKIPPED = {("tools", "tests"), ("tools", "benchmarks"), ("graders", "mutants"),
+           ("graders", "mutation"), ("graders", "coverage"), ("graders", "alternatives"),
            ("datasets", "cache")}
 NOT_HASHED = {"tools/release.json"}  # it records the digest itself
 STEP_TEST = re.compile(r"^graders/(hidden/)?test_(s\d\d_\w+)\.py$")

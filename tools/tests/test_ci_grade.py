@@ -26,6 +26,7 @@ from tools.contract import apply_mutant
 from tools.course import find_step
 from tools.release import TEMPLATES, build
 from tools.tests import fake_class
+from tools.tests.points import grader_points
 
 STEPS = ("s00_toolbox", "s01_linear_regression")
 FORGED = '''import pytest
@@ -46,26 +47,6 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call":
         report.outcome = "passed"  # every failure becomes a pass
 '''
-
-
-COUNT_POINTS = """
-import json, sys, pytest
-total = []
-class Count:
-    def pytest_collection_modifyitems(self, items):
-        for item in items:
-            mark = item.get_closest_marker("points")
-            total.append(float(mark.args[0]) if mark and mark.args else 1.0)
-pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", *sys.argv[1:]], plugins=[Count()])
-print(json.dumps(sum(total)))
-"""
-
-
-def released_points(course: Path, *graders: Path) -> float:
-    """The points the released grader files carry (so the test follows the graders as
-    they grow instead of pinning a count)."""
-    out = sh(course, sys.executable, "-c", COUNT_POINTS, *map(str, graders)).stdout
-    return float(out.strip().splitlines()[-1])
 
 
 def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -157,7 +138,7 @@ def test_edited_graders_in_a_fork_do_not_change_the_grade(release, fork, tmp_pat
     assert s00["points"] == 0 and s00["status"] == "not started" and s00["tests"]
     assert all(t["outcome"] == "failed" and t["exc_type"] == "NotImplementedError"
                for t in s00["tests"]), s00["tests"]
-    public = released_points(release[0], Path("graders/test_s00_toolbox.py"))
+    public = grader_points(release[0], Path("graders/test_s00_toolbox.py"))
     assert public > 0 and s00["max_points"] == public and score["points"] == 0
     assert score["public_graders_sha256"] == record["public_graders_sha256"]
     assert {"graders/test_s00_toolbox.py", "conftest.py", "graders/conftest.py"} <= \
@@ -182,7 +163,7 @@ def test_solved_step_with_hidden_graders_and_reports(release, fork, tmp_path):
     code, score, stdout = ci_grade(fork, out, "--hidden", str(hidden))
     by_id = {s["id"]: s for s in score["steps"]}
     s00, s01 = by_id["s00_toolbox"], by_id["s01_linear_regression"]
-    full = released_points(upstream, Path("graders/test_s00_toolbox.py"),
+    full = grader_points(upstream, Path("graders/test_s00_toolbox.py"),
                            hidden / "graders" / "hidden" / "test_s00_toolbox.py")
     assert s00["status"] == "passed" and s00["points"] == s00["max_points"] == full
     assert s01["started"] and s01["status"] == "failed" and 0 <= s01["points"] < s01["max_points"]
@@ -228,7 +209,7 @@ def test_pinned_upstream_release_survives_a_rewritten_history(release, tmp_path)
     code, score, _ = ci_grade(repo, tmp_path / "out", "--upstream", str(upstream),
                               "--release-ref", "v1")
     s00 = next(s for s in score["steps"] if s["id"] == "s00_toolbox")
-    public = released_points(upstream, Path("graders/test_s00_toolbox.py"))
+    public = grader_points(upstream, Path("graders/test_s00_toolbox.py"))
     assert s00["points"] == 0 and s00["max_points"] == public
     assert score["release_commit"] == sh(upstream, "git", "rev-parse", "v1").stdout.strip()
     assert score["public_graders_sha256"] == record["public_graders_sha256"]

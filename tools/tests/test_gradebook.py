@@ -30,6 +30,7 @@ import pytest
 from tools import gradebook, isolation
 from tools.course import ROOT
 from tools.tests import fake_class
+from tools.tests.points import step_points
 
 STEP = "s00_toolbox"
 DEADLINE = "2026-01-01T00:00:00Z"
@@ -114,15 +115,16 @@ def test_grades_csv_has_nbgrader_columns_and_honest_scores(klass):
     assert header == nbgrader_columns()
     rows = _rows(merged)
     assert sorted(rows) == ["alice", "bob", "carol", "dave", "frank", "grace"]
-    assert all(r["assignment"] == STEP and r["max_score"] == "26" for r in rows.values())
-    assert rows["alice"]["score"] == "26" and rows["alice"]["first_name"] == "Alice"
+    full = step_points(STEP)
+    assert all(r["assignment"] == STEP and float(r["max_score"]) == full for r in rows.values())
+    assert float(rows["alice"]["score"]) == full and rows["alice"]["first_name"] == "Alice"
     assert rows["alice"]["email"] == "alice@example.org" and rows["alice"]["duedate"] == DEADLINE
     assert rows["bob"]["score"] == "0" and rows["bob"]["timestamp"] == ""  # a folder
     carol = float(rows["carol"]["score"])
-    assert 0 < carol < 26
+    assert 0 < carol < full
     # 0 forged verdicts: tampering never scores above the honest work behind it
     assert float(rows["dave"]["score"]) <= carol
-    assert float(rows["frank"]["score"]) < 26
+    assert float(rows["frank"]["score"]) < full
     assert rows["grace"]["score"] == "0", "work committed after the deadline was graded"
     assert rows["grace"]["timestamp"].startswith("2025-12-01")
     records = {p.stem: json.loads(p.read_text())
@@ -266,7 +268,7 @@ def test_grading_a_classroom_assignment(api, tmp_path):
                          "--out", str(out), env={"GITHUB_TOKEN": FakeClassroom.token})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = _rows(out)
-    assert rows["alice"]["score"] == "26" and rows["bob"]["score"] == "0"
+    assert float(rows["alice"]["score"]) == step_points(STEP) and rows["bob"]["score"] == "0"
     for path in out.rglob("*"):
         if path.is_file():
             assert FakeClassroom.token.encode() not in path.read_bytes(), path
@@ -383,8 +385,8 @@ def _uid_class(uid_python: Path, tmp_path: Path, drop: Path) -> None:
     rows = _rows(out)
     records = {p.stem: json.loads(p.read_text()) for p in (out / "learners").glob("*.json")}
     honest = records["dave"]["steps"][0]
-    assert honest["status"] == "failed" and 0 < float(rows["dave"]["score"]) < 26
-    assert 0 < float(rows["frank"]["score"]) < 26
+    assert honest["status"] == "failed" and 0 < float(rows["dave"]["score"]) < step_points(STEP)
+    assert 0 < float(rows["frank"]["score"]) < step_points(STEP)
     assert pidfile.exists(), "the detached process never ran: the test proves nothing"
     assert not fake_class.pid_alive(pidfile)
     uids = range(isolation.UID_BASE, isolation.UID_BASE + 8)
