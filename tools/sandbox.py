@@ -72,8 +72,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TRUSTED = (str(ROOT / "graders") + os.sep, str(ROOT / "tools") + os.sep,
            str(ROOT / "conftest.py"))
 GRADERS = str(ROOT / "graders") + os.sep
-LIBRARY = tuple(sorted({p + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")
-                        if (p := sysconfig.get_paths().get(key))}))
+# Library code: the interpreter's own folders, and every site-packages folder on the path
+# (an interpreter may see another environment's packages through a .pth file, as the
+# gradebook's unprivileged-uid interpreter does).
+LIBRARY = tuple(sorted({p.rstrip(os.sep) + os.sep for p in (
+    *(sysconfig.get_paths().get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")),
+    *(p for p in sys.path if os.path.basename(p.rstrip(os.sep)) in ("site-packages",
+                                                                     "dist-packages")))
+    if p}))
 FORBIDDEN_IMPORTS = frozenset({"pytest", "_pytest", "pluggy", "tools", "graders", "conftest",
                                "solutions"})
 FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})

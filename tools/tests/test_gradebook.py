@@ -385,7 +385,8 @@ def _uid_class(uid_python: Path, tmp_path: Path, drop: Path) -> None:
     rows = _rows(out)
     records = {p.stem: json.loads(p.read_text()) for p in (out / "learners").glob("*.json")}
     honest = records["dave"]["steps"][0]
-    assert honest["status"] == "failed" and 0 < float(rows["dave"]["score"]) < step_points(STEP)
+    assert honest["status"] == "failed" and 0 < float(rows["dave"]["score"]) < step_points(STEP), \
+        honest["verdict"]
     assert 0 < float(rows["frank"]["score"]) < step_points(STEP)
     assert pidfile.exists(), "the detached process never ran: the test proves nothing"
     assert not fake_class.pid_alive(pidfile)
