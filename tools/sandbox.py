@@ -129,6 +129,7 @@ for _event in ("dlopen", "dlsym", "dlsym/handle", "string_at", "wstring_at", "cd
     RULES[f"ctypes.{_event}"] = ("caller", "ctypes", "uses ctypes (raw memory and native code)")
 for _event in FILE_EVENTS:
     RULES[_event] = ("anywhere", "none", "changes a file outside the scratch directory")
+LINK_EVENTS = frozenset({"os.symlink", "os.link"})
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
@@ -142,13 +143,14 @@ class _Hook:
         self.local = threading.local()  # re-entry guard: the hook itself calls sys._getframe
         self.pid = os.getpid()
 
-    def __call__(self, event: str, args: tuple) -> None:
+    def __call__(self, event: str, args: tuple, depth: int = 1) -> None:
+        """`depth`: frames between this call and the code that raised the event."""
         rule = RULES.get(event)
         if rule is None or getattr(self.local, "busy", False) or not self._relevant(event, args):
             return
         self.local.busy = True
         try:
-            caller = sys._getframe(1)
+            caller = sys._getframe(depth)
             culprit = None if event == "open" and self._for_traceback(caller) else \
                 self._culprit(rule, caller)
         finally:
@@ -178,6 +180,8 @@ class _Hook:
             return args[1] == "__code__"
         if event == "open":
             return self._bad_open(*args[:3])
+        if event in LINK_EVENTS:
+            return True  # a link (even in scratch) would hide a grader file behind its name
         if event in FILE_EVENTS:
             return not self._in_scratch(args[FILE_EVENTS[event]])
         return True
@@ -186,6 +190,15 @@ class _Hook:
         if isinstance(path, int):
             return False  # os.fdopen of a descriptor already held
         text = os.fsdecode(path)
+        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
+            (isinstance(flags, int) and flags & WRITE_FLAGS)
+        if not writing and text.startswith("/") and "graders" not in text \
+                and "proc" not in text:
+            # The common case (imports read hundreds of files by absolute path), without
+            # the syscalls of realpath: graded code cannot make a link (refused above) and
+            # a fresh tree holds none, so an absolute path that names neither graders/ nor
+            # /proc cannot reach them (a relative one might, after a chdir: full check).
+            return False
         full = os.path.realpath(text)
         if full.startswith(GRADERS):
             return True
@@ -194,8 +207,6 @@ class _Hook:
             if len(parts) > 3 and parts[2] in ("self", "thread-self", str(self.pid)) \
                     and parts[3] in ("environ", "mem", "fd", "task", "map_files"):
                 return True
-        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
-            (isinstance(flags, int) and flags & WRITE_FLAGS)
         return bool(writing) and not self._in_scratch(text)
 
     def _in_scratch(self, path) -> bool:
@@ -278,11 +289,23 @@ _installed: list[_Hook] = []
 SERVER_FILES: tuple[str, ...] = _warm_server_files()
 
 
+def _prefiltered(hook: _Hook) -> Callable[[str, tuple], None]:
+    """The hook behind a plain function that drops, in as few bytecodes as possible, the
+    events it never acts on: a grading raises tens of thousands of them (builtins.id,
+    attribute reads of frames' harmless fields), each a call into Python."""
+    watched, frame_attrs = frozenset(RULES), FRAME_ATTRS
+
+    def audit(event: str, args: tuple) -> None:
+        if event in watched and (event != "object.__getattr__" or args[1] in frame_attrs):
+            hook(event, args, 2)  # (skip this frame too)
+    return audit
+
+
 def install(on_violation: Callable[[str], None]) -> None:
     """Add the hook once per process; it stays until the process ends (PEP 578)."""
     if _installed:
         return
     hook = _Hook(on_violation, os.path.realpath(tempfile.gettempdir()) + os.sep)
     _installed.append(hook)
-    sys.addaudithook(hook)
+    sys.addaudithook(_prefiltered(hook))
     sys.meta_path.insert(0, _ImportGuard(hook))

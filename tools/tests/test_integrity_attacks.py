@@ -60,6 +60,13 @@ HOOK_ATTACKS = {
     "setrlimit": "import resource\nlimit = resource.getrlimit(resource.RLIMIT_FSIZE)\n"
                  "resource.setrlimit(resource.RLIMIT_FSIZE, limit)  # ATTACK",
     "replace_code": "def f():\n    pass\nf.__code__ = (lambda: 1).__code__  # ATTACK",
+    # a link in the scratch folder would hide a grader file behind a harmless name
+    "link_in_scratch": "import os\nimport tempfile\n"
+                       "os.symlink(os.path.abspath('graders'), "
+                       "os.path.join(tempfile.gettempdir(), 'g'))  # ATTACK",
+    # a relative path after a chdir names no graders/ folder
+    "chdir_then_relative_read": "import os\nos.chdir('graders')\n"
+                                "open('hidden/test_s00_toolbox.py').read()  # ATTACK",
     "caught_and_ignored": "import gc\ntry:\n    gc.get_objects()  # ATTACK\n"
                           "except BaseException:\n    pass",
 }
