@@ -55,10 +55,21 @@ class Rules:
     refused: tuple[tuple[str, str], ...]  # (dotted name, why), checked first
 
 
+def _imports_table(manifest: Path) -> dict | None:
+    """The manifest's ``[imports]`` tables. They come after the steps, so only that tail is
+    parsed (the whole manifest costs a verdict ~7 ms more); a file where they do not come
+    last is parsed whole."""
+    text = manifest.read_text(encoding="utf-8")
+    start = text.find("\n[imports]\n")
+    tail = tomllib.loads(text[start + 1:]) if start >= 0 else {}
+    if start < 0 or set(tail) != {"imports"}:
+        return tomllib.loads(text).get("imports")
+    return tail["imports"]
+
+
 def rules_for(step: Step, manifest: Path = MANIFEST) -> Rules:
     """The step's rules; a manifest without an ``[imports]`` table checks names only."""
-    with open(manifest, "rb") as f:
-        table = tomllib.load(f).get("imports")
+    table = _imports_table(manifest)
     if table is None:
         return Rules(None, ())
     allowed = set(table.get("stdlib", ()))
