@@ -63,6 +63,22 @@ ORACLES = {
                             "line 1: `import torch` is not allowed in s11"),
     "scipy": ("s02", "from scipy.special import expit\n",
               "`import scipy.special` is not allowed in s02"),
+    # Phase 3: the NumPy steps may not use torch, the torch steps not torch's own layers
+    "torch_in_text_basics": ("s17", "import torch\n", "line 1: `torch`: this step is written "
+                                                       "with NumPy"),
+    "torch_in_numpy_rnn": ("s21", "from torch import nn\n", "this step is written with NumPy"),
+    "lstm_layer": ("s22", "from torch import nn\nlayer = nn.LSTM(4, 8)\n",
+                   "line 2: `torch.nn.LSTM`: s22 rebuilds the LSTM"),
+    "gru_cell_in_s22": ("s22", "import torch\ncell = torch.nn.GRUCell(4, 8)\n",
+                        "line 2: `torch.nn.GRUCell`: s22 rebuilds the GRU"),
+    "gru_layer_in_s23": ("s23", "from torch import nn\nencoder = nn.GRU(4, 8)\n",
+                         "line 2: `torch.nn.GRU`: s23 writes the encoder's loop"),
+    "attention_in_s23": ("s23", "import torch.nn.functional as F\n"
+                                "out = F.scaled_dot_product_attention\n",
+                         "line 2: `torch.nn.functional.scaled_dot_product_attention`: s23 "
+                         "rebuilds attention"),
+    "multihead_in_s23": ("s23", "from torch import nn\nlayer = nn.MultiheadAttention(8, 2)\n",
+                         "s23 rebuilds attention"),
 }
 REACHING_IN = {
     "import_sys": ("import sys\n", "`import sys` is not allowed"),
