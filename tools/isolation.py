@@ -115,6 +115,24 @@ def tree_digest(root: Path) -> str:
     return digest_of({rel: sha256(root / rel) for rel in trusted_files(root)})
 
 
+def framework_status(root: Path) -> dict:
+    """Whether the files that decide a verdict are the released ones, for the local loop.
+
+    ``{"digest": ..., "released": ... or None, "modified": bool or None}``: ``released`` is
+    the ``trusted_sha256`` that tools/release.json recorded when the edition was built (None
+    in a checkout that is no edition, e.g. the instructor's; then ``modified`` is None too).
+    A pass graded with ``modified`` True was graded by edited graders, conftest.py or tools:
+    it is not a pass of the released course."""
+    digest = tree_digest(root)
+    try:
+        released = json.loads((root / "tools" / "release.json").read_text()).get(
+            "trusted_sha256")
+    except (OSError, ValueError, AttributeError):
+        released = None
+    return {"digest": digest, "released": released,
+            "modified": None if released is None else digest != released}
+
+
 @dataclass
 class Trusted:
     """A read-only snapshot of the trusted tree, hashed before any grading."""

@@ -164,3 +164,22 @@ def test_learner_loop_in_the_edition(tmp_path):
     proc = run(out, "tools/check.py", "reset", "s00")
     assert (out / "exercises" / "s00_toolbox.py").read_text() == \
         (out / "tools" / "pristine" / "s00_toolbox.py").read_text(), proc.stdout
+
+
+def test_framework_status_tells_an_edited_framework_from_the_release(tmp_path):
+    """The interface the local loop needs to refuse recording a pass graded under modified
+    graders, conftest.py or tools (issue 10, item 7)."""
+    out = _small(tmp_path, "s00")
+    status = isolation.framework_status(out)
+    assert status["modified"] is False and status["released"] == status["digest"]
+    (out / "exercises" / "s00_toolbox.py").write_text("# my work\n")  # not a framework file
+    assert isolation.framework_status(out)["modified"] is False
+    for rel in ("conftest.py", "graders/helpers.py", "tools/pytest_report.py"):
+        original = (out / rel).read_bytes()
+        (out / rel).write_bytes(original + b"\n# edited\n")
+        assert isolation.framework_status(out)["modified"] is True, rel
+        (out / rel).write_bytes(original)
+    assert isolation.framework_status(out)["modified"] is False
+    assert isolation.framework_status(isolation.Path(__file__).resolve().parents[2])[
+        "modified"] is None  # the instructor's checkout has no release record
+
