@@ -34,7 +34,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `tools` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools import labs
+from tools import isolation, labs
 from tools.ci_grade import graders_digest
 from tools.course import ROOT, Step, find_step, load_steps
 from tools.stubgen import make_stub, solution_regions
@@ -42,13 +42,15 @@ from tools.stubgen import make_stub, solution_regions
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Instructor-side tools: they need solutions, hidden graders or mutants.
 TOOLS_DENY_FILES = {"contract.py", "nbgrader_export.py", "release.py", "bench.py", "AUTHORING.md",
-                    "mutation.py", "coverage_contract.py"}
+                    "mutation.py", "coverage_contract.py", "gradebook.py"}
 # Instructor-side graders/ folders: they quote solution code.
 GRADERS_DENY_DIRS = ("hidden", "mutants", "mutation", "coverage", "alternatives")
 TOOLS_DENY_DIRS = {"tests", "templates", "benchmarks", "pristine", "__pycache__"}
 TOP_LEVEL_FILES = {"conftest.py", ".gitignore"}
 FORBIDDEN = ("solutions", *(f"graders/{d}" for d in GRADERS_DENY_DIRS), "tools/tests",
              *(f"tools/{f}" for f in TOOLS_DENY_FILES))
+# Reports the tools write: never part of a learner's commit (`git add -A` must skip them).
+IGNORED_OUTPUTS = ("grade-report/", "gradebook/", "grades.csv")
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".txt", ".yml", ".yaml", ".json", ".cfg", ".ini",
                  ".ipynb", ".csv"}
 
@@ -179,10 +181,13 @@ def build(out: Path, steps: list[Step], *, force: bool = False, release_ref: str
     workflow = (TEMPLATES / "grade.yml").read_text()
     _write(out / ".github" / "workflows" / "grade.yml",
            workflow.replace("@@RELEASE_REF@@", release_ref).replace("@@UPSTREAM@@", upstream))
+    _ignore_outputs(out / ".gitignore")
     record = {
         "schema": "ml2llm-release/1", "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "source_commit": _commit(), "steps": ids, "release_ref": release_ref,
         "upstream": upstream, "public_graders_sha256": graders_digest(out, include_hidden=False),
+        # every file that decides a verdict (tools/isolation.py); CI compares it on each run
+        "trusted_sha256": isolation.tree_digest(out),
     }
     _write(out / "tools" / "release.json", json.dumps(record, indent=1) + "\n")
     leaks = find_leaks(out)
@@ -191,6 +196,16 @@ def build(out: Path, steps: list[Step], *, force: bool = False, release_ref: str
     if hidden_out is not None:
         write_hidden(hidden_out, steps)
     return record
+
+
+def _ignore_outputs(gitignore: Path) -> None:
+    text = gitignore.read_text() if gitignore.exists() else ""
+    missing = [p for p in IGNORED_OUTPUTS if p not in text.splitlines()]
+    if missing:
+        text += ("" if text.endswith("\n") or not text else "\n") + \
+            "# grading reports (tools/ci_grade.py, the instructor's gradebook)\n" + \
+            "\n".join(missing) + "\n"
+        gitignore.write_text(text)
 
 
 def write_hidden(dest: Path, steps: list[Step]) -> list[Path]:

@@ -10,19 +10,26 @@ the server (this module imports nothing from the course), so learner files, grad
 conftest.py and tools/ are loaded fresh in every child and nothing goes stale.
 
 One server serves every checkout of the course for one user and one interpreter: its Unix
-socket lives in a private per-user folder, named by a key over the interpreter, this file
-and the installed versions of what it preloads, so upgrading a library starts a new server.
-It exits after ``ML2LLM_WARM_IDLE`` seconds (default 1800) without a grading. Linux only:
+socket lives in a private per-user folder, named ``warm-<family>-<key>.sock``: the family is
+the interpreter and this file, the key adds the installed versions of what it preloads.
+Upgrading a library (installing torch) changes the key: the new server retires
+the family's older ones (a retired server finishes the gradings it runs, then exits), so
+there is never a second server beside the first. Socket files left by a server that died are
+removed. A server exits after ``ML2LLM_WARM_IDLE`` seconds (default 1800) without a grading,
+or on SIGTERM, and removes its socket file either way. Linux only:
 forking a process that has imported these libraries is safe there while it runs one thread
 (BLAS pools are pinned to one thread); elsewhere, or with ``ML2LLM_WARM=0``, grading starts
 a cold process as before (tools/grading.py).
 
 Protocol, one connection per grading: the client sends one JSON line
-``{"args": [...], "cwd": str, "env": {...}, "log": path, "memory_cap": bytes}``; the server
-answers ``{"pid": n}`` once the child runs and ``{"returncode": rc}`` when it has been reaped
-(negative: killed by that signal, as subprocess reports it).
+``{"args": [...], "cwd": str, "env": {...}, "log": path, "memory_cap": bytes,
+"file_cap": bytes}``, with the grading's report socket attached (SCM_RIGHTS) when it has one:
+the child gets it as ``ML2LLM_REPORT_FD`` (tools/pytest_report.py), the server closes its own
+copy at once. The server answers ``{"pid": n}`` once the child runs and ``{"returncode": rc}``
+when it has been reaped (negative: killed by that signal, as subprocess reports it).
 
-    python -m tools.warm stop             stop this user's servers (CI does, at the end)
+    python -m tools.warm stop             stop this user's servers (CI does, at the end);
+                                          prints how many were running
     python -m tools.warm serve SOCKET     (started by the client; not for people)
 """
 
@@ -38,6 +45,7 @@ import importlib.util
 import json
 import os
 import selectors
+import signal
 import socket
 import subprocess
 import sys
@@ -71,6 +79,17 @@ def socket_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"ml2llm-{os.getuid()}"
 
 
+def family() -> str:
+    """The interpreter and this file: servers of one family replace each other."""
+    h = hashlib.sha256(f"{sys.executable}\0".encode())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()[:8]
+
+
+def socket_path(env: dict[str, str]) -> Path:
+    return socket_dir() / f"warm-{family()}-{server_key(env)}.sock"
+
+
 def server_key(env: dict[str, str]) -> str:
     """Changes whenever a server started now would differ from one started earlier."""
     h = hashlib.sha256()
@@ -92,7 +111,7 @@ def is_running(env: dict[str, str]) -> bool:
     """True when a server for `env` is up, so the next grading skips the preload."""
     if not enabled():
         return False
-    conn = _connect(socket_dir() / f"warm-{server_key(env)}.sock")
+    conn = _connect(socket_path(env))
     if conn is not None:
         conn.close()  # the server reads no request from it and goes on serving
     return conn is not None
@@ -112,12 +131,10 @@ class WarmProcess:
         deadline = None if timeout is None else time.monotonic() + timeout
         while b"\n" not in self._buffer:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if left == 0.0:
-                raise subprocess.TimeoutExpired("warm grading", timeout)
-            self.conn.settimeout(left)
+            self.conn.settimeout(left)  # 0: a non-blocking look
             try:
                 chunk = self.conn.recv(4096)
-            except TimeoutError:
+            except (TimeoutError, BlockingIOError):
                 raise subprocess.TimeoutExpired("warm grading", timeout) from None
             if not chunk:  # the server died: treat the child as killed
                 self._finish(-9)
@@ -125,6 +142,12 @@ class WarmProcess:
             self._buffer += chunk
         self._finish(int(json.loads(self._buffer.split(b"\n", 1)[0])["returncode"]))
         return self.returncode
+
+    def poll(self) -> int | None:
+        try:
+            return self.wait(0)
+        except subprocess.TimeoutExpired:
+            return None
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -135,9 +158,11 @@ class WarmProcess:
         self.conn.close()
 
 
-def start(args: list[str], cwd: Path, env: dict[str, str], log: Path,
-          memory_cap: int) -> WarmProcess | None:
-    """Run `pytest args` in a warm child; None when no server can be had (grade cold then)."""
+def start(args: list[str], cwd: Path, env: dict[str, str], log: Path, memory_cap: int,
+          file_cap: int = 0, report_fd: int | None = None) -> WarmProcess | None:
+    """Run `pytest args` in a warm child; None when no server can be had (grade cold then).
+
+    `report_fd` (a socket) is handed to the child as its grading report channel."""
     if not enabled():
         return None
     sock_dir = socket_dir()
@@ -145,13 +170,17 @@ def start(args: list[str], cwd: Path, env: dict[str, str], log: Path,
         sock_dir.mkdir(mode=0o700, exist_ok=True)
         if sock_dir.stat().st_uid != os.getuid() or sock_dir.stat().st_mode & 0o077:
             return None  # someone else's folder: never hand our code to their server
-        path = sock_dir / f"warm-{server_key(env)}.sock"
+        path = socket_path(env)
         conn = _connect(path) or _spawn_and_connect(path, env)
         if conn is None:
             return None
-        request = {"args": args, "cwd": str(cwd), "env": env, "log": str(log),
-                   "memory_cap": memory_cap}
-        conn.sendall(json.dumps(request).encode() + b"\n")
+        request = json.dumps({"args": args, "cwd": str(cwd), "env": env, "log": str(log),
+                              "memory_cap": memory_cap, "file_cap": file_cap}).encode() + b"\n"
+        if report_fd is None:
+            conn.sendall(request)
+        else:
+            sent = socket.send_fds(conn, [request], [report_fd])
+            conn.sendall(request[sent:])
         conn.settimeout(30)
         reply = b""
         while not reply.endswith(b"\n"):
@@ -185,6 +214,7 @@ def _spawn_and_connect(path: Path, env: dict[str, str]) -> socket.socket | None:
             return conn
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a dead server's socket
+        retire_others(path)
         server_env = {k: v for k, v in env.items() if not k.startswith("PYTEST_")}
         log = open(path.with_suffix(".log"), "ab")  # noqa: SIM115 (kept by the child)
         proc = subprocess.Popen(
@@ -212,22 +242,27 @@ def serve(path: Path) -> None:
         except Exception:  # noqa: BLE001 (a library that fails to import is just not warm)
             pass
     gc.freeze()  # children's collections skip the preloaded heap (and leave its pages shared)
+    signal.signal(signal.SIGTERM, _terminate)  # so `finally` removes the socket file
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))  # only after the preload: a connect means "ready"
+    bound = os.stat(path).st_ino  # the file's own inode (fstat on the socket gives another)
     listener.listen(16)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     children: dict[int, socket.socket] = {}
     last_active = time.monotonic()
     idle = float(os.environ.get("ML2LLM_WARM_IDLE", IDLE_SECONDS))
+    accepting = True
     try:
-        while children or time.monotonic() - last_active < idle:
-            if selector.select(timeout=0.05):
+        while children or (accepting and time.monotonic() - last_active < idle):
+            if accepting and selector.select(timeout=0.05):
                 conn, _ = listener.accept()
                 pid = _fork_child(conn, listener, children)
                 if pid:
                     children[pid] = conn
                 last_active = time.monotonic()
+            elif not accepting:
+                time.sleep(0.05)
             for pid, returncode in _reaped():
                 conn = children.pop(pid, None)
                 if conn is not None:
@@ -235,13 +270,26 @@ def serve(path: Path) -> None:
                         conn.sendall(json.dumps({"returncode": returncode}).encode() + b"\n")
                     conn.close()
                 last_active = time.monotonic()
-            if not path.exists():  # removed (a new server took the name): stop serving
-                break
+            if accepting and not _owns(path, bound):  # retired: finish, then stop
+                accepting = False
+                selector.unregister(listener)
     finally:
         with contextlib.suppress(OSError):
-            if path.exists() and os.stat(path).st_ino == os.fstat(listener.fileno()).st_ino:
+            if _owns(path, bound):
                 path.unlink()
         listener.close()
+
+
+def _owns(path: Path, inode: int) -> bool:
+    """Whether `path` is still the socket file this server bound (not removed or replaced)."""
+    try:
+        return os.stat(path).st_ino == inode
+    except OSError:
+        return False
+
+
+def _terminate(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def _reaped() -> list[tuple[int, int]]:
@@ -257,20 +305,28 @@ def _reaped() -> list[tuple[int, int]]:
         done.append((pid, code))
 
 
+def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:
+    conn.settimeout(10)
+    data, fds = b"", []
+    while not data.endswith(b"\n"):
+        chunk, more, _flags, _addr = socket.recv_fds(conn, 65536, 4)
+        fds.extend(more)
+        if not chunk:
+            raise ValueError("connection closed before the request")
+        data += chunk
+    conn.settimeout(None)
+    return json.loads(data), fds
+
+
 def _fork_child(conn: socket.socket, listener: socket.socket,
                 children: dict[int, socket.socket]) -> int | None:
+    fds: list[int] = []
     try:
-        conn.settimeout(10)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = conn.recv(65536)
-            if not chunk:
-                raise ValueError("connection closed before the request")
-            data += chunk
-        request = json.loads(data)
-        conn.settimeout(None)
+        request, fds = _read_request(conn)
     except (OSError, ValueError):
         conn.close()
+        for fd in fds:
+            os.close(fd)
         return None
     sys.stdout.flush()
     sys.stderr.flush()
@@ -279,7 +335,9 @@ def _fork_child(conn: socket.socket, listener: socket.socket,
         listener.close()
         for other in children.values():
             other.close()
-        _run_child(request, conn)
+        _run_child(request, conn, fds[0] if fds else None)
+    for fd in fds:
+        os.close(fd)  # the child's report channel: only the child may hold it
     try:
         conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
     except OSError:
@@ -287,11 +345,11 @@ def _fork_child(conn: socket.socket, listener: socket.socket,
     return pid
 
 
-def _run_child(request: dict, conn: socket.socket) -> None:
+def _run_child(request: dict, conn: socket.socket, report_fd: int | None) -> None:
     code = 70
     try:
         conn.close()
-        os.setsid()  # its own process group, so a timeout kills what learner code spawned
+        os.setsid()  # its own session, so the step's end kills whatever learner code spawned
         import faulthandler
         import resource
 
@@ -302,18 +360,24 @@ def _run_child(request: dict, conn: socket.socket) -> None:
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-        with contextlib.suppress(ValueError, OSError):
-            cap = int(request["memory_cap"])
-            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        for limit, key in ((resource.RLIMIT_AS, "memory_cap"), (resource.RLIMIT_FSIZE, "file_cap")):
+            with contextlib.suppress(ValueError, OSError, KeyError):
+                cap = int(request[key])
+                if cap > 0:
+                    resource.setrlimit(limit, (cap, cap))
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        if report_fd is not None:
+            os.environ["ML2LLM_REPORT_FD"] = str(report_fd)
+        tempfile.tempdir = None  # TMPDIR is the step's scratch folder now
         # Exactly what `python -m pytest` in cwd would see: cwd first on the path and no
         # course module cached (this server imported tools.warm from its own checkout).
         sys.path[0] = request["cwd"]
         for name in [m for m in sys.modules if m == "tools" or m.startswith("tools.")]:
             del sys.modules[name]
         sys.argv = ["pytest", *request["args"]]
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         faulthandler.enable()
         import pytest
 
@@ -328,18 +392,42 @@ def _run_child(request: dict, conn: socket.socket) -> None:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
-        os._exit(code)
+        os._exit(code)  # no atexit handler, no waiting for threads learner code left
 
 
-def stop_all() -> int:
-    """Stop every server of this user: a server exits once its socket is gone (within 50 ms,
-    or when its running gradings end). Returns how many sockets were removed."""
-    removed = 0
-    for path in socket_dir().glob("warm-*.sock"):
+def _sockets(family_id: str | None = None) -> list[Path]:
+    pattern = f"warm-{family_id}-*.sock" if family_id else "warm-*.sock"
+    return sorted(socket_dir().glob(pattern))
+
+
+def _live(path: Path) -> bool:
+    conn = _connect(path)
+    if conn is not None:
+        conn.close()
+    return conn is not None
+
+
+def retire_others(path: Path) -> int:
+    """Retire this family's servers of other keys (e.g. from before torch was installed)."""
+    retired = 0
+    for other in _sockets(family()):
+        if other != path:
+            retired += _live(other)
+            with contextlib.suppress(FileNotFoundError):
+                other.unlink()  # a live server sees its name gone; a stale file just goes
+    return retired
+
+
+def stop_all(family_id: str | None = None) -> int:
+    """Stop this user's servers (or one family's): each exits once its socket file is gone
+    (within 50 ms, or when its running gradings end). Returns how many were running; socket
+    files of servers that had died are removed without being counted."""
+    stopped = 0
+    for path in _sockets(family_id):
+        stopped += _live(path)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-            removed += 1
-    return removed
+    return stopped
 
 
 def main(argv: list[str]) -> int:

@@ -344,7 +344,9 @@ MISBEHAVIOUR = {
         fake_exercise("import os\nos.abort()"), FAST,
         ["died with SIGABRT", "abort", "in scale", "Nothing of your work is lost"]),
     "segfault": (
-        fake_exercise("import ctypes\nreturn ctypes.string_at(0)"), FAST,
+        # a runaway recursion through C (max calls its key): ctypes would be refused
+        fake_exercise("import functools\nimport sys\nsys.setrecursionlimit(10**8)\n"
+                      "return max([x], key=functools.partial(scale, a=a))"), FAST,
         ["died with SIGSEGV", "segmentation fault", "in scale"]),
     "wrong-shape": (
         fake_exercise("return (a * np.asarray(x, dtype=float)).T"), FAST,
@@ -543,9 +545,10 @@ def test_editing_a_passed_exercise_invalidates_its_pass(solved):
 
 # --- 7: only the learner's own code scores ------------------------------------------------------
 
-CHEATS = {
+CHEATS = {  # id: (exercise source, words of the verdict, its score line)
+    # refused by the audit hook at import: an integrity verdict, nothing is graded
     "import-from-solutions": ("from solutions.s01_fake import scale, normalize\n",
-                              "the reference solutions cannot be imported"),
+                              "the reference solutions cannot be imported", "Score: 0 points"),
     "load-solution-by-path": (textwrap.dedent('''\
         import importlib.util
 
@@ -553,19 +556,19 @@ CHEATS = {
         _ref = importlib.util.module_from_spec(_spec)
         _spec.loader.exec_module(_ref)
         scale, normalize = _ref.scale, _ref.normalize
-        '''), "not from your file"),
+        '''), "not from your file", "Score: 0/4 points"),
 }
 
 
 @pytest.mark.parametrize("cheat", CHEATS, ids=list(CHEATS))
 def test_functions_not_written_in_the_learners_file_do_not_score(solved, cheat):
-    source, words = CHEATS[cheat]
+    source, words, score = CHEATS[cheat]
     write_exercise(solved, "s01_fake", source)
     code, out = run_check(solved)
     assert code == 1, out
     assert "✗ s01 · Fake" in out and "✓ s01" not in out
     assert words in flat(out)
-    assert "Score: 0/4 points" in out
+    assert score in out, out
     assert progress(solved)["steps"]["s01_fake"]["passed"] is False
 
 

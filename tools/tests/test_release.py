@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tools import isolation
 from tools.ci_grade import graders_digest
 from tools.course import find_step, load_steps
 from tools.release import ReleaseError, build, find_leaks, region_bodies, releasable
@@ -101,6 +102,26 @@ def test_edition_files_for_learners_and_ci(edition):
     assert record["public_graders_sha256"] == graders_digest(out, include_hidden=False)
     shipped = sorted(p.name for p in (hidden / "graders" / "hidden").glob("test_*.py"))
     assert shipped == sorted(s.hidden_graders.name for s in READY if s.hidden_graders.exists())
+    # the digest CI compares with the released tree on every run
+    assert record["trusted_sha256"] == isolation.tree_digest(out)
+    assert (out / "tools" / "isolation.py").exists()
+    assert not (out / "tools" / "gradebook.py").exists()  # an instructor tool
+
+
+def test_grading_reports_never_land_in_a_learners_commit(tmp_path):
+    """`git add -A` in the edition skips what ci_grade.py and the gradebook write."""
+    out = _small(tmp_path, "s00_toolbox")
+    for rel in ("grade-report/score.json", "grade-report/summary.md", "gradebook/grades.csv",
+                "grades.csv"):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text("report\n")
+    subprocess.run(["git", "init", "-q"], cwd=out, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=out, check=True)
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=out, check=True,
+                            capture_output=True, text=True).stdout.split()
+    assert "exercises/s00_toolbox.py" in staged
+    assert not [f for f in staged if f.startswith(("grade-report/", "gradebook/"))
+                or f == "grades.csv"], staged
 
 
 @pytest.mark.slow
@@ -143,3 +164,22 @@ def test_learner_loop_in_the_edition(tmp_path):
     proc = run(out, "tools/check.py", "reset", "s00")
     assert (out / "exercises" / "s00_toolbox.py").read_text() == \
         (out / "tools" / "pristine" / "s00_toolbox.py").read_text(), proc.stdout
+
+
+def test_framework_status_tells_an_edited_framework_from_the_release(tmp_path):
+    """The interface the local loop needs to refuse recording a pass graded under modified
+    graders, conftest.py or tools (issue 10, item 7)."""
+    out = _small(tmp_path, "s00")
+    status = isolation.framework_status(out)
+    assert status["modified"] is False and status["released"] == status["digest"]
+    (out / "exercises" / "s00_toolbox.py").write_text("# my work\n")  # not a framework file
+    assert isolation.framework_status(out)["modified"] is False
+    for rel in ("conftest.py", "graders/helpers.py", "tools/pytest_report.py"):
+        original = (out / rel).read_bytes()
+        (out / rel).write_bytes(original + b"\n# edited\n")
+        assert isolation.framework_status(out)["modified"] is True, rel
+        (out / rel).write_bytes(original)
+    assert isolation.framework_status(out)["modified"] is False
+    assert isolation.framework_status(isolation.Path(__file__).resolve().parents[2])[
+        "modified"] is None  # the instructor's checkout has no release record
+

@@ -7,19 +7,28 @@ process that died.
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 import pytest
 
-from tools import warm
-from tools.course import find_step
+from tools import grading, warm
+from tools.course import ROOT, find_step
 from tools.grading import child_env, run_step
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the warm server is Linux only")
 
 BEHAVIOURS = {
     "abort": ("import os\nos.abort()\n", "SIGABRT"),
-    "segfault": ("import ctypes\nctypes.string_at(0)\n", "SIGSEGV"),
+    # (ctypes would be refused as an integrity breach: a runaway C recursion segfaults too;
+    # it must go through C, here max(), since Python-to-Python calls use no C stack in 3.11)
+    "segfault": ("import sys\nsys.setrecursionlimit(10**8)\n"
+                 "def down(n):\n    return max([n + 1], key=down)\ndown(0)\n", "SIGSEGV"),
     "os_exit": ("import os\nos._exit(3)\n", "exit code 3"),
     "sys_exit": ("import sys\nsys.exit(0)\n", None),
 }
@@ -27,6 +36,9 @@ BEHAVIOURS = {
 
 def grade(impl: str, warm_on: bool, monkeypatch, **kwargs):
     monkeypatch.setenv("ML2LLM_WARM", "1" if warm_on else "0")
+    # these modules misbehave on purpose with `import os` and the like, which the static
+    # check would refuse before they run (tested in test_integrity_static.py)
+    monkeypatch.setattr(grading.allowlist, "problems", lambda step, path: [])
     return run_step(find_step("s00_toolbox"), impl, **kwargs)
 
 
@@ -88,3 +100,68 @@ def test_the_memory_cap_holds_in_the_warm_child(monkeypatch, tmp_path):
     assert not run.passed
     assert any(t.exc_type == "MemoryError" or "memory" in (t.message or "").lower()
                for t in run.tests) or "memory" in (run.crash or ""), (run.crash, run.tests)
+
+
+def _serve(path, env) -> subprocess.Popen:
+    """A server on `path`, ready (its socket accepts) when this returns."""
+    proc = subprocess.Popen([sys.executable, "-m", "tools.warm", "serve", str(path)], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not warm._live(path):
+        assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    return proc
+
+
+def _listener(path: Path) -> socket.socket:
+    """Something listening on `path`, as a running server does (enough to be counted)."""
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    sock.listen(4)
+    return sock
+
+
+def _ends(proc: subprocess.Popen) -> bool:
+    try:
+        proc.wait(timeout=30)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return False
+
+
+def test_a_new_key_retires_the_old_server_and_stop_counts_real_servers(monkeypatch):
+    """Installing torch changes the key: the old server goes, there is never a second one;
+    a server removes its socket file when it ends; `stop` counts servers that were running,
+    not socket files, and cleans stale files."""
+    folder = Path(tempfile.mkdtemp(prefix="w", dir="/tmp"))  # short: AF_UNIX paths are short
+    monkeypatch.setattr(warm, "socket_dir", lambda: folder)
+    env = dict(child_env(), ML2LLM_WARM_IDLE="120")
+    old_path = folder / f"warm-{warm.family()}-0000000000000000.sock"
+    new_path = warm.socket_path(env)
+    stale = folder / f"warm-{warm.family()}-1111111111111111.sock"
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(str(stale))
+    dead.close()  # a socket file nobody listens on, as a killed server leaves
+    old = _serve(old_path, env)
+    new = None
+    try:
+        assert warm.retire_others(new_path) == 1  # the old one; the stale file is not counted
+        assert _ends(old) and not old_path.exists() and not stale.exists()
+        new = _serve(new_path, env)
+        new.terminate()  # SIGTERM: the server still removes its socket file
+        assert _ends(new) and not new_path.exists()
+        listeners = [_listener(new_path), _listener(folder / "warm-00000000-22.sock")]
+        dead = socket.socket(socket.AF_UNIX)
+        dead.bind(str(stale))
+        dead.close()
+        assert warm.stop_all(warm.family()) == 1  # this family's one live server
+        assert warm.stop_all() == 1 and warm.stop_all() == 0  # then the other family's
+        assert not list(folder.glob("*.sock"))
+        for listener in listeners:
+            listener.close()
+    finally:
+        for proc in (old, new):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+        shutil.rmtree(folder, ignore_errors=True)
