@@ -26,7 +26,7 @@ def _n_params(model):
 
 @pytest.mark.points(3)
 @pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
-                    reason="the GPT-2 oracle needs transformers: pip install -e '.[hf]'")
+                    reason="the GPT-2 oracle needs transformers (the mlx / dev extra)")
 def test_logits_equal_hugging_face_gpt2_with_copied_weights(impl, rng):
     from transformers import GPT2Config, GPT2LMHeadModel
     torch.manual_seed(1)
