@@ -78,7 +78,7 @@ class Grader:
             self.out.clear_status()
         self.runs[step.id] = run
         if self.learner and before is not None and before == file_sha256(step.exercise):
-            modified = modified_framework_files() if run.passed else []
+            modified = modified_framework_files(step) if run.passed else []
             if modified:
                 self.unrecorded[step.id] = modified
             else:
