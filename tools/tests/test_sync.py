@@ -82,3 +82,11 @@ def test_no_file_points_at_documents_outside_the_project():
         text = (ROOT / rel).read_text(encoding="utf-8", errors="replace")
         found += [f"{rel}: {word}" for word in (OUTSIDE, *NOT_OURS) if word in text]
     assert not found, "\n".join(found)
+
+
+def test_the_course_ignores_the_grading_reports_its_editions_ignore():
+    """`git add -A` in the course itself never commits a grading report either."""
+    from tools.release import IGNORED_OUTPUTS
+
+    ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert [p for p in IGNORED_OUTPUTS if p not in ignored] == []
