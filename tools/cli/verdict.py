@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from pathlib import Path
 
 from tools.cli.install import install_note
@@ -96,11 +97,16 @@ def cause_key(t: TestResult) -> tuple[str, str]:
     """Failures with the same key share a cause and are shown once.
 
     An error raised from a line of the learner's code is one cause whatever each test's values
-    made its message say; an assertion the graders make is one cause when its words are.
+    made its message say; an assertion the graders make is one cause when its words are, the
+    numbers aside (one wrong line fails `test_adamw[0.01]` and `test_adamw[0.5]` with the same
+    sentence about different values).
     """
     if t.where and t.exc_type not in ("AssertionError", "Failed", None):
         return (t.exc_type or "", t.where)
-    return (t.exc_type or "", clean_message(t.message))
+    return (t.exc_type or "", _NUMBER.sub("#", clean_message(t.message)))
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 MAX_NAMES_SHOWN = 6  # test names under one cause; the rest are counted
@@ -113,7 +119,7 @@ def group_by_cause(failing: list[TestResult]) -> list[list[TestResult]]:
     for t in failing:
         groups.setdefault(cause_key(t), []).append(t)
     for (exc, msg) in [k for k in groups if k[1].endswith(HIDDEN_NOTE.strip())]:
-        prefix = unshortened(msg)
+        prefix = unshortened(msg).rsplit(" ", 1)[0]  # its last word may be cut short
         into = next((k for k in groups if k[0] == exc and k[1] != msg and prefix
                      and k[1].startswith(prefix)), None)
         if into is not None:
@@ -172,7 +178,11 @@ def render_failure(run: StepRun, out: Out) -> None:
         else:
             head = (f"{len(tests)} tests fail from one cause ({plural(pts, 'point')}): "
                     + ", ".join(names))
-        out(out.paint(f"{out.bad} ", "red") + head)
+        first, *rest = textwrap.wrap(head, out.width - 2, subsequent_indent="    ",
+                                     break_on_hyphens=False, break_long_words=False)
+        out(out.paint(f"{out.bad} ", "red") + first)
+        for line in rest:
+            out(line)
         out.para(explain(tests[0]), "    ")
         if tests[0].where:
             out(f"    at {tests[0].where}")
