@@ -278,9 +278,10 @@ def render_integrity(run: StepRun, out: Out) -> None:
     if len(places) > MAX_REFUSALS_SHOWN:
         out(f"    (and {len(places) - MAX_REFUSALS_SHOWN} more like these)")
     out()
+    rules = (" INTEGRITY.md lists the rules and why they exist."
+             if (ROOT / "INTEGRITY.md").is_file() else "")  # (not in a student edition)
     out.para(f"Remove {'that line' if len(places) == 1 else 'those lines'} (compute the "
-             "answer with the step's own tools) and run the check again. INTEGRITY.md lists "
-             "the rules and why they exist.")
+             f"answer with the step's own tools) and run the check again.{rules}")
     out()
     out(f"Score: 0 points (integrity verdict: {plural(len(places), 'refusal')}).")
 

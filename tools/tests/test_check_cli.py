@@ -765,6 +765,34 @@ def test_failures_from_one_line_of_learner_code_are_shown_once(solved):
     assert "fix this one first" in text
 
 
+def test_failures_that_differ_in_numbers_or_by_a_hidden_cut_are_one_cause():
+    """One wrong line fails test[0.01] and test[0.5] with the same sentence about other
+    values, and a hidden test with the first 160 characters of it: one cause, shown once."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from tools.cli.verdict import HIDDEN_NOTE, group_by_cause
+        from tools.grading import TestResult
+        from tools.pytest_report import HIDDEN_NOTE as REPORTED_NOTE
+    finally:
+        sys.path.remove(str(REPO))
+    assert HIDDEN_NOTE == REPORTED_NOTE  # the CLI's copy of the reporter's words
+    said = ("AdamW(weight_decay={wd}): the worst at index (0, 0) is {got} where {want} was "
+            "expected; AdamW puts eps INSIDE the square root, torch adds it AFTER.")
+    a = TestResult("g.py::test_adamw[0.01]", "failed", exc_type="AssertionError",
+                   message=said.format(wd=0.01, got=0.135717645, want=0.1357176473))
+    b = TestResult("g.py::test_adamw[0.5]", "failed", exc_type="AssertionError",
+                   message=said.format(wd=0.5, got=0.1351015669, want=0.1351015692))
+    cut = said.format(wd=0.25, got=0.13, want=0.14)[:40] + HIDDEN_NOTE
+    c = TestResult("hidden/g.py::test_adamw_random", "failed", hidden=True,
+                   exc_type="AssertionError", message=cut)
+    other = TestResult("g.py::test_sgd", "failed", exc_type="AssertionError",
+                       message="SGD: the worst at index (0, 0) is 1.5 where 2.5 was expected")
+    groups = group_by_cause([a, b, c, other])
+    assert [[t.nodeid for t in g] for g in groups] == [
+        ["g.py::test_adamw[0.01]", "g.py::test_adamw[0.5]", "hidden/g.py::test_adamw_random"],
+        ["g.py::test_sgd"]]
+
+
 def test_skipped_tests_name_the_missing_extra_and_the_maximum_with_it(fresh):
     graders = fresh / "graders" / "test_s01_fake.py"
     graders.write_text(graders.read_text() + textwrap.dedent('''

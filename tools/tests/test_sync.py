@@ -50,6 +50,9 @@ def test_readme_install_lines_are_the_ones_the_tools_print_and_ci_runs():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     torch_line = f'pip install -e ".[torch]" --extra-index-url {CPU_INDEX}'
     assert f"```bash\n{torch_line}\n```" in readme  # what check.py prints on Linux
+    student = (ROOT / "tools" / "templates" / "student_README.md").read_text(encoding="utf-8")
+    assert f"```bash\n{torch_line}\n```" in student, "the edition's README, the same line"
+    assert "pip install torch" not in readme + student, "one command, never a second one"
     block = re.search(r"## Run the project's tests.*?```bash\n(.*?)\n```", readme, re.S)
     install, test = block.group(1).split(" && ")
     assert install == f'pip install -e ".[dev]" --extra-index-url {CPU_INDEX}'
