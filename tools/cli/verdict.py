@@ -265,7 +265,7 @@ def render_integrity(run: StepRun, out: Out) -> None:
     places = list(dict.fromkeys(refusal(m, run.step) for m in run.integrity))  # the module
     # is imported once per grader file, so one line is often refused twice
     first = places[0]
-    where = f"{first[0]}, line {first[1]}" if first[0] else f"grading {run.step.id}"
+    where = f"{first[0]}, line {first[1]}" if first[0] else "your code"
     out.para(f"Integrity verdict (not a test failure): {where} breaks a grading rule, so "
              f"{run.step.id[:3]} scores 0 points whatever the tests say.", "  ")
     for file, line, rule, what in places[:MAX_REFUSALS_SHOWN]:
@@ -280,8 +280,10 @@ def render_integrity(run: StepRun, out: Out) -> None:
     out()
     rules = (" INTEGRITY.md lists the rules and why they exist."
              if (ROOT / "INTEGRITY.md").is_file() else "")  # (not in a student edition)
-    out.para(f"Remove {'that line' if len(places) == 1 else 'those lines'} (compute the "
-             f"answer with the step's own tools) and run the check again.{rules}")
+    fix = (f"Remove {'that line' if len(places) == 1 else 'those lines'} (compute the answer "
+           "with the step's own tools)" if first[0] else "Let your code only compute its "
+           "answers")
+    out.para(f"{fix} and run the check again.{rules}")
     out()
     out(f"Score: 0 points (integrity verdict: {plural(len(places), 'refusal')}).")
 
