@@ -192,6 +192,17 @@ class Progress:
         rec = self.record(step)
         return rec is not None and rec.get("passed") is True and not self.is_current(step, rec)
 
+    def stale_reason(self, step: Step) -> str | None:
+        """What changed since `step` passed, in words (None: no stale pass)."""
+        if not self.stale_pass(step):
+            return None
+        rec = self.record(step) or {}
+        if rec.get("exercise_sha256") != file_sha256(step.exercise):
+            return f"your {step.exercise.name} changed since it passed"
+        if rec.get("graders_sha256") != graders_sha256(step):
+            return f"the graders of {step.id} changed since it passed"
+        return f"the course's grading files changed since {step.id} passed"
+
     def score(self, step: Step) -> tuple[float, float] | None:
         """(points, max) of the last grading of today's file, if there is one."""
         rec = self.record(step)

@@ -851,6 +851,8 @@ def test_a_pass_under_modified_framework_files_is_not_recorded(solved):
     text = flat(out)
     assert code == 1, out
     # the edit makes s00's record stale: s00 is graded again and passes, but does not count
+    assert "rebuilding progress (the course's grading files changed since s00_toolbox passed)" \
+        in text, out
     assert "✓ s00 · Toolbox" in out
     assert ("This pass is not recorded and s00 stays current, because it was graded under "
             "modified course files (graders/helpers.py): restore it with git checkout -- "
