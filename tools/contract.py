@@ -1,4 +1,4 @@
-"""The grading contract, checked for every step (DESIGN.md, "the triad"):
+"""The grading contract, checked for every step (README: "Run the project's tests"):
 
 1. the stub fails: every grader test fails, and with NotImplementedError (not ImportError,
    AttributeError or a timeout), public and hidden alike;

@@ -2,7 +2,7 @@
 
     python tools/fetch_data.py --list
     python tools/fetch_data.py tinyshakespeare
-    python tools/fetch_data.py tinyshakespeare --from ../shared/datasets/tinyshakespeare.txt
+    python tools/fetch_data.py tinyshakespeare --from path/to/tinyshakespeare.txt
 
 Files land in datasets/cache/ (or $ML2LLM_DATA_DIR). A file that is already there and verifies
 is not fetched again. A download is written to a temporary file and only moved into place once

@@ -294,24 +294,30 @@ def run_step(step: Step, impl: str = "exercises", *, files: list[Path] | None = 
         scratch = Path(tmp) / "scratch"
         scratch.mkdir()
         log = Path(tmp) / "output.txt"
-        channel = Channel()
-        start = time.monotonic()
         args, env = pytest_args(files, impl, extra), child_env(scratch)
-        try:
-            proc = _start_child(args, env, log, channel)
+        for cold in (False, True):
+            channel = Channel()
+            start = time.monotonic()
             try:
-                run.timed_out = _wait(proc, channel, start + budget, run, on_result)
-            except BaseException:  # Ctrl-C in the parent: leave no grading process behind
-                _kill_group(proc)
-                proc.wait()
-                raise
+                proc = _start_child(args, env, log, channel, cold=cold)
+                try:
+                    run.timed_out = _wait(proc, channel, start + budget, run, on_result)
+                except BaseException:  # Ctrl-C in the parent: leave no grading process behind
+                    _kill_group(proc)
+                    proc.wait()
+                    raise
+                finally:
+                    kill_session(proc.pid)  # nothing the step started outlives it
             finally:
-                kill_session(proc.pid)  # nothing the step started outlives it
-        finally:
-            channel.close()
+                channel.close()
+            # A warm child that died before it opened its log ran nothing of the step (its
+            # server was stopped or killed under it): grade once more, cold, rather than
+            # give a verdict about a grading that never started.
+            if cold or log.exists() or channel.records or not isinstance(proc, warm.WarmProcess):
+                break
         run.seconds = time.monotonic() - start
         run.returncode, run.pid = proc.returncode, proc.pid
-        output = log.read_text(encoding="utf-8", errors="replace")
+        output = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
         run.stderr_tail = "\n".join(output.strip().splitlines()[-15:])
         _apply_records(run, channel)
         _apply_expectations(run, trusted, stop_early=any(a.startswith(STOP_EARLY) for a in extra))
@@ -320,12 +326,13 @@ def run_step(step: Step, impl: str = "exercises", *, files: list[Path] | None = 
     return run
 
 
-def _start_child(args: list[str], env: dict[str, str], log: Path, channel: Channel):
+def _start_child(args: list[str], env: dict[str, str], log: Path, channel: Channel,
+                 cold: bool = False):
     """The grading process: a warm child where a server can be had, else a cold one."""
     child_end = channel.child_end
     try:
-        proc = warm.start(args, ROOT, env, log, memory_cap_bytes(), file_cap_bytes(),
-                          report_fd=child_end.fileno())
+        proc = None if cold else warm.start(args, ROOT, env, log, memory_cap_bytes(),
+                                            file_cap_bytes(), report_fd=child_end.fileno())
         if proc is None:
             env = dict(env, ML2LLM_REPORT_FD=str(child_end.fileno()))
             with open(log, "wb") as out:

@@ -2,9 +2,11 @@
 
 A grading is recorded with the sha256 of the exercise file, of the step's grader files
 (public, plus hidden where this copy has them) and of the framework files that can change a
-verdict (conftest.py, pyproject.toml, graders/ helpers, the grading code in tools/). A record
-counts only while all three still match, so editing a solved exercise, updating the graders
-or the grading code makes it stale and the step is simply graded again. That derived state
+verdict (conftest.py and pytest's configuration, graders/ helpers, the grading code in tools/,
+the manifest with its import allow-list). A record counts only while all three still match,
+so editing a solved exercise, updating the graders or the grading code makes it stale and the
+step is simply graded again; a pass graded while one of those files differs from the course's
+own (``modified_framework_files``) is not recorded at all. That derived state
 lives in ``.ml2llm/progress.json``; a corrupt or deleted file costs nothing but a re-grade.
 
 What cannot be derived -- how many hints of each step were shown -- lives apart, in
@@ -60,15 +62,39 @@ def graders_sha256(step: Step) -> str:
 NOT_GRADING = {"check.py", "progress.py", "hints.py", "plan.py", "labs.py", "labkit.py",
                "stubgen.py", "bench.py", "release.py", "nbgrader_export.py", "contract.py",
                "fetch_data.py", "ci_grade.py", "__init__.py"}
+# Folders of tools/ and graders/ that grading never reads: the CLI's rendering, the project's
+# own tests and benchmarks, templates, hints, and the instructor's mutation material.
+NOT_GRADING_DIRS = {("tools", "cli"), ("tools", "tests"), ("tools", "benchmarks"),
+                    ("tools", "templates"), ("tools", "hintstore"), ("graders", "mutants"),
+                    ("graders", "mutation"), ("graders", "coverage"),
+                    ("graders", "alternatives")}
+# Files pytest reads as its configuration when they sit at the root.
+PYTEST_CONFIGS = ("conftest.py", "pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg")
 
 
 def framework_files(root: Path = ROOT) -> list[Path]:
-    """Every file outside the step's own graders that can change a verdict."""
-    files = [root / "conftest.py", root / "pyproject.toml"]
-    files += sorted(p for p in (root / "graders").glob("*.py") if not p.name.startswith("test_"))
-    files += sorted((root / "graders" / "hidden").glob("__init__.py"))
-    files += sorted(p for p in (root / "tools").glob("*.py") if p.name not in NOT_GRADING)
+    """Every file outside the step's own graders that can change a verdict: conftest.py and
+    pytest's configuration, graders/ helpers, the grading code in tools/, the manifest (its
+    [imports] allow-list decides integrity verdicts) and the edition's pristine stubs."""
+    files = [root / name for name in PYTEST_CONFIGS]
+    files += sorted(p for p in (root / "graders").rglob("*.py") if is_framework(p, root))
+    files += sorted(p for p in (root / "tools").rglob("*.py") if is_framework(p, root))
+    files.append(root / "tools" / "curriculum.toml")
     return [p for p in files if p.is_file()]
+
+
+def is_framework(path: Path, root: Path = ROOT) -> bool:
+    """True for a file under graders/ or tools/ that can change a verdict (step graders aside:
+    they are keyed per step)."""
+    parts = path.relative_to(root).parts
+    if len(parts) < 2 or tuple(parts[:2]) in NOT_GRADING_DIRS or "__pycache__" in parts:
+        return False
+    if parts[0] == "graders":
+        return path.suffix == ".py" and not path.name.startswith("test_")
+    if parts[0] == "tools":
+        return (path.suffix == ".py" and not (len(parts) == 2 and path.name in NOT_GRADING)) \
+            or parts[1:] == ("curriculum.toml",)
+    return False
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,17 +105,41 @@ def framework_sha256() -> str:
     return h.hexdigest()
 
 
-def modified_framework_files() -> list[str]:
-    """Framework files that differ from the course's last commit (empty outside a git clone)."""
-    rels = [str(p.relative_to(ROOT)) for p in framework_files()]
+def modified_framework_files(step: Step | None = None) -> list[str]:
+    """The files that can change `step`'s verdict and differ from what the course shipped.
+
+    In a git clone: framework files (and `step`'s graders) that are modified, added or
+    deleted since the last commit, new untracked ones included (a graders/conftest.py changes
+    every verdict). In a student edition, also the whole trusted tree against the digest that
+    tools/release.json recorded when the edition was built (tools/isolation.py), which catches
+    an edit that was committed; that case is named ``tools/release.json``'s record."""
+    changed = _git_changes(step)
+    if (ROOT / "tools" / "release.json").is_file():
+        from tools.isolation import framework_status  # noqa: PLC0415 (0.2 s; editions only)
+
+        if framework_status(ROOT)["modified"] and not changed:
+            changed = ["(files recorded in tools/release.json)"]
+    return changed
+
+
+def _git_changes(step: Step | None) -> list[str]:
+    own = {str(p.relative_to(ROOT)) for p in step.grader_files()} if step else set()
     try:
-        proc = subprocess.run(["git", "status", "--porcelain", "--", *rels], cwd=ROOT,
+        proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--",
+                               *PYTEST_CONFIGS, "graders", "tools"], cwd=ROOT,
                               capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return []
     if proc.returncode != 0:
         return []  # not a git clone: nothing to compare with
-    return [line[3:].strip() for line in proc.stdout.splitlines() if line[3:].strip()]
+    found = []
+    for line in proc.stdout.splitlines():
+        rel = line[3:].strip().split(" -> ")[-1].strip('"')
+        top = rel.split("/")[0]
+        if rel in own or top in PYTEST_CONFIGS or (top in ("graders", "tools")
+                                                    and is_framework(ROOT / rel)):
+            found.append(rel)
+    return found
 
 
 class Progress:
@@ -141,6 +191,17 @@ class Progress:
         """A pass was recorded, but the exercise or the graders changed since."""
         rec = self.record(step)
         return rec is not None and rec.get("passed") is True and not self.is_current(step, rec)
+
+    def stale_reason(self, step: Step) -> str | None:
+        """What changed since `step` passed, in words (None: no stale pass)."""
+        if not self.stale_pass(step):
+            return None
+        rec = self.record(step) or {}
+        if rec.get("exercise_sha256") != file_sha256(step.exercise):
+            return f"your {step.exercise.name} changed since it passed"
+        if rec.get("graders_sha256") != graders_sha256(step):
+            return f"the graders of {step.id} changed since it passed"
+        return f"the course's grading files changed since {step.id} passed"
 
     def score(self, step: Step) -> tuple[float, float] | None:
         """(points, max) of the last grading of today's file, if there is one."""

@@ -31,8 +31,10 @@ carry hidden grader source (the attack packed all hidden graders into one public
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -137,10 +139,46 @@ def _message(exc: BaseException) -> str:
     return "\n".join(lines)[:MAX_MESSAGE_CHARS]
 
 
+def _expected_raise(excinfo, leaf: BaseException) -> str | None:
+    """pytest's bare "DID NOT RAISE <class 'ValueError'>" as a sentence naming the call.
+
+    The call is the first statement inside the grader's ``with pytest.raises(...)`` block; in
+    a hidden grader it is not quoted (hidden tests are not described)."""
+    m = re.match(r"DID NOT RAISE (?:<class '(?:[\w.]+\.)?(\w+)'>|(\w+))", str(leaf))
+    if m is None:
+        return None
+    exc = m.group(1) or m.group(2)
+    call = None
+    for entry in reversed(excinfo.traceback):
+        path = Path(str(entry.path))
+        if path.suffix == ".py" and (ROOT / "graders") in path.parents:
+            if path.parent.name != "hidden":
+                call = _with_body(path, entry.lineno + 1)
+            break
+    what = f"`{call}`" if call else "a call in this test"
+    return (f"{what} should have raised {exc}, but it returned normally: the input is one "
+            f"your code must refuse with `raise {exc}(...)` (see the docstring).")
+
+
+def _with_body(path: Path, line: int) -> str | None:
+    """The first statement of the `with` block that starts on (or spans) `line`, on one line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With) and node.lineno <= line < node.body[0].lineno:
+            segment = ast.get_source_segment(text, node.body[0]) or ""
+            segment = " ".join(segment.split())
+            return segment if len(segment) <= 120 else segment[:117] + "..."
+    return None
+
+
 def describe(excinfo) -> dict:
     """exc_type, message and learner location of a failure; Hypothesis' groups in plain words."""
     leaf, count = _leaf(excinfo.value)
-    message = _message(leaf)
+    message = _expected_raise(excinfo, leaf) or _message(leaf)
     example = _falsifying(leaf)
     if example:
         message += f"\n(the first input that fails: {example})"

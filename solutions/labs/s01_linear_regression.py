@@ -165,10 +165,12 @@ for alpha in alphas:
     val_mse.append(lr_mod.mse(lr_mod.predict(X_val, w, b), y_val))
 coefs = np.array(coefs)
 fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
-a1.semilogx(alphas, coefs)
+for name, path in zip(load_diabetes().feature_names, coefs.T, strict=True):
+    a1.semilogx(alphas, path, label=name)  # one line per feature, named in the legend
 a1.set_xlabel("alpha")
-a1.set_ylabel("coefficient")
+a1.set_ylabel("coefficient (standardized feature)")
 a1.set_title("ridge coefficient path (10 diabetes features)")
+a1.legend(fontsize=7, ncol=2, title="feature", title_fontsize=7)
 a2.semilogx(alphas, train_mse, label="train (40 rows)")
 a2.semilogx(alphas, val_mse, label="validation")
 a2.set_xlabel("alpha")

@@ -81,15 +81,18 @@ def finish_course(g: Grader) -> int:
 
 
 def report_unrecorded(g: Grader, step: Step) -> bool:
-    """Say so when a pass was not recorded because framework files were modified."""
+    """Say so, in one sentence, when a pass was not recorded because files that decide a
+    verdict (graders, conftest.py, the grading code) differ from the course's own."""
     files = g.unrecorded.get(step.id)
     if not files:
         return False
+    named = [f for f in files if not f.startswith("(")]
+    fix = (f"restore {'it' if len(named) == 1 else 'them'} with git checkout -- "
+           f"{' '.join(named)}" if named else "restore them from the course as you received it")
     g.out()
-    g.out.para(f"This pass is not recorded, and {step.id[:3]} stays current: these files that "
-               f"grading relies on differ from the course's own: {', '.join(files)}. A verdict "
-               "counts only under the course's graders and grading code; restore them with "
-               f"git checkout -- {' '.join(files)} and run {CMD} again.")
+    g.out.para(f"This pass is not recorded and {step.id[:3]} stays current, because it was "
+               f"graded under modified course files ({', '.join(files)}): {fix} and run "
+               f"{CMD} again.")
     return True
 
 

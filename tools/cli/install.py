@@ -19,12 +19,19 @@ def install_command(extras: list[str]) -> str:
     return cmd
 
 
-def install_note(extras: list[str]) -> str:
-    """What to run, in one line, and (for torch on Linux) the one thing a GPU owner changes."""
-    line = f"To install {', '.join(extras)}, run from the course folder: {install_command(extras)}"
-    if "torch" in extras and sys.platform == "linux":
-        line += " (the CPU build; with an NVIDIA GPU, leave out --extra-index-url and its URL)"
-    return line
+def install_note(extras: list[str], *, terminal: bool = True) -> str:
+    """What to run, and (for torch on Linux) the one thing a GPU owner changes.
+
+    For the terminal the command is a line of its own, marked ``$ `` for `Out.para`, which
+    prints it unwrapped: a command wrapped over two lines, pasted, runs its first half (pip
+    would fetch PyPI's CUDA build). ``terminal=False`` gives one line, for reports."""
+    gpu = (" (the CPU build; with an NVIDIA GPU, leave out --extra-index-url and its URL)"
+           if "torch" in extras and sys.platform == "linux" else "")
+    what = ", ".join(extras)
+    if not terminal:
+        return f"To install {what}, run from the course folder: {install_command(extras)}{gpu}"
+    return (f"To install {what}, run this one line from the course folder{gpu}:\n"
+            f"$ {install_command(extras)}")
 
 
 def missing_line(step: Step) -> str:

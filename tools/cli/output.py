@@ -48,10 +48,17 @@ class Out:
         self.write(text + end)
 
     def para(self, text: str, indent: str = "") -> None:
-        """A paragraph wrapped to the terminal; explicit line breaks are kept."""
+        """A paragraph wrapped to the terminal; explicit line breaks are kept.
+
+        A line that starts with ``$ `` is a command to copy: it is printed whole, indented,
+        without the ``$``, however long (a wrapped command pastes as two)."""
         for line in text.splitlines() or [""]:
+            if line.startswith("$ "):
+                self(f"{indent}    {line[2:]}")
+                continue
             self(textwrap.fill(line, self.width, initial_indent=indent,
-                               subsequent_indent=indent + "  ") if line.strip() else "")
+                               subsequent_indent=indent + "  ", break_on_hyphens=False,
+                               break_long_words=False) if line.strip() else "")
 
     def status(self, text: str) -> None:
         """A transient line (terminals only), overwritten by the next output."""

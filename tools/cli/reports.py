@@ -75,7 +75,8 @@ def json_report(results: Results, impl: str) -> dict:
                  "max_points": run.max_points if run else 0.0,
                  "seconds": round(run.seconds, 2) if run else 0.0,
                  "verdict": (run.crash or (None if run.passed else first_problem(run))
-                             if run else f"{status}: {install_note(step.missing_extras())}"),
+                             if run else f"{status}: "
+                             f"{install_note(step.missing_extras(), terminal=False)}"),
                  "tests": []}
         for t in run.tests if run else []:
             entry["tests"].append({

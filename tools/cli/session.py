@@ -78,7 +78,7 @@ class Grader:
             self.out.clear_status()
         self.runs[step.id] = run
         if self.learner and before is not None and before == file_sha256(step.exercise):
-            modified = modified_framework_files() if run.passed else []
+            modified = modified_framework_files(step) if run.passed else []
             if modified:
                 self.unrecorded[step.id] = modified
             else:
@@ -123,8 +123,7 @@ class Grader:
                         or not (later_work or lost)):
                     return i
                 if not shown:
-                    why = reason or (f"{step.id} changed since it passed"
-                                     if self.prog.stale_pass(step) else "")
+                    why = reason or self.prog.stale_reason(step) or ""
                     self.out(f"rebuilding progress{f' ({why})' if why else ''}:", end="")
                     shown = True
                 run = self.runs.get(step.id) or self.grade(step, live=False)

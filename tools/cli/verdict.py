@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from pathlib import Path
 
 from tools.cli.install import install_note
 from tools.cli.output import Out, plural, rel
-from tools.course import EXTRA_MODULES, Step
+from tools.course import EXTRA_MODULES, ROOT, Step
 from tools.grading import StepRun, TestResult, memory_cap_bytes, per_test_timeout
+
+# tools/pytest_report.py's note on a shortened hidden message (not imported: it imports pytest)
+HIDDEN_NOTE = " [hidden test: message shortened]"
 
 
 def label(step: Step) -> str:
@@ -93,21 +97,50 @@ def cause_key(t: TestResult) -> tuple[str, str]:
     """Failures with the same key share a cause and are shown once.
 
     An error raised from a line of the learner's code is one cause whatever each test's values
-    made its message say; an assertion the graders make is one cause when its words are.
+    made its message say; an assertion the graders make is one cause when its words are, the
+    numbers aside (one wrong line fails `test_adamw[0.01]` and `test_adamw[0.5]` with the same
+    sentence about different values).
     """
     if t.where and t.exc_type not in ("AssertionError", "Failed", None):
         return (t.exc_type or "", t.where)
-    return (t.exc_type or "", clean_message(t.message))
+    return (t.exc_type or "", _NUMBER.sub("#", clean_message(t.message)))
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+MAX_NAMES_SHOWN = 6  # test names under one cause; the rest are counted
+
+
+def group_by_cause(failing: list[TestResult]) -> list[list[TestResult]]:
+    """Failures grouped by `cause_key`, a hidden test's shortened message joining the public
+    failure whose message it begins (the same cause, cut at the hidden tests' length)."""
+    groups: dict[tuple[str, str], list[TestResult]] = {}
+    for t in failing:
+        groups.setdefault(cause_key(t), []).append(t)
+    for (exc, msg) in [k for k in groups if k[1].endswith(HIDDEN_NOTE.strip())]:
+        prefix = unshortened(msg).rsplit(" ", 1)[0]  # its last word may be cut short
+        into = next((k for k in groups if k[0] == exc and k[1] != msg and prefix
+                     and k[1].startswith(prefix)), None)
+        if into is not None:
+            groups[into] += groups.pop((exc, msg))
+    return list(groups.values())
 
 
 def _todo_lines(failing: list[TestResult], graded: Path) -> dict[int, tuple]:
     remaining = {line: (func, msg, 0) for line, (func, msg) in stub_todos(graded).items()}
     for t in failing:
         line = _line_of(t.where)
-        func = remaining.get(line, (t.where.rsplit(" in ", 1)[-1] if t.where else "?",))[0]
-        blocked = remaining.get(line, (None, None, 0))[2]
-        remaining[line] = (func, t.message or "", blocked + 1)
+        func, stub_message, blocked = remaining.get(
+            line, (t.where.rsplit(" in ", 1)[-1] if t.where else "?", None, 0))
+        # the stub's own words, in full: a hidden test's copy of them is shortened
+        remaining[line] = (func, stub_message or unshortened(t.message), blocked + 1)
     return remaining
+
+
+def unshortened(message: str | None) -> str:
+    """A message without the note tools/pytest_report.py adds to a shortened hidden one."""
+    return (message or "").removesuffix(HIDDEN_NOTE).rstrip()
 
 
 def render_failure(run: StepRun, out: Out) -> None:
@@ -134,20 +167,22 @@ def render_failure(run: StepRun, out: Out) -> None:
             blocked = f"; {plural(n, 'test')}" if n else ""
             out(f"  {out.bullet} {message or 'NotImplementedError'}  "
                 + out.paint(f"({where}{blocked})", "dim"))
-    groups: dict[tuple[str, str], list[TestResult]] = {}
-    for t in failing:
-        if t.exc_type != "NotImplementedError":
-            groups.setdefault(cause_key(t), []).append(t)
-    for tests in groups.values():
+    for tests in group_by_cause([t for t in failing if t.exc_type != "NotImplementedError"]):
         out()
         pts = sum(t.points for t in tests)
         names = [("hidden: " if t.hidden else "") + t.name for t in tests]
+        if len(names) > MAX_NAMES_SHOWN:
+            names = names[:MAX_NAMES_SHOWN] + [f"and {len(names) - MAX_NAMES_SHOWN} more"]
         if len(tests) == 1:
             head = f"{names[0]} ({plural(pts, 'point')})"
         else:
             head = (f"{len(tests)} tests fail from one cause ({plural(pts, 'point')}): "
                     + ", ".join(names))
-        out(out.paint(f"{out.bad} ", "red") + head)
+        first, *rest = textwrap.wrap(head, out.width - 2, subsequent_indent="    ",
+                                     break_on_hyphens=False, break_long_words=False)
+        out(out.paint(f"{out.bad} ", "red") + first)
+        for line in rest:
+            out(line)
         out.para(explain(tests[0]), "    ")
         if tests[0].where:
             out(f"    at {tests[0].where}")
@@ -180,9 +215,85 @@ def skip_note(run: StepRun) -> str:
             + (f" {install_note(extras)}" if extras else ""))
 
 
+# How tools/allowlist.py (before grading) and tools/sandbox.py (while grading) word a refusal.
+_REFUSAL = re.compile(r"^Integrity: (?P<file>.+?\.py), line (?P<line>\d+)[:,] (?P<what>.*)$", re.S)
+_STATIC_TAIL = " This step scores 0 points until that line is gone."
+_RUNTIME_TAIL = (". Graded code may only compute its answers, so this step scores 0 points; "
+                 "remove that line.")
+MAX_REFUSALS_SHOWN = 5
+
+
+def refusal(message: str, step: Step) -> tuple[str | None, int | None, str, str]:
+    """(file, line, rule broken, what the line did) of one integrity refusal.
+
+    A refusal the parser cannot place (a forged report record, a changed grading tree) keeps
+    its own words, with no file or line."""
+    m = _REFUSAL.match(message.strip())
+    if m is None:
+        text = message.strip().removeprefix("Integrity: ")
+        return None, None, "the grading report is written by the grader alone", text
+    what = m.group("what").strip()
+    if what.endswith(_STATIC_TAIL):
+        what = what[: -len(_STATIC_TAIL)].rstrip()
+        rule = (f"what {step.id[:3]} may import and call (its allow-list in "
+                "tools/curriculum.toml, [imports]; checked before your code runs)")
+    elif what.endswith(_RUNTIME_TAIL):
+        what = what[: -len(_RUNTIME_TAIL)].rstrip()
+        rule = ("graded code may only compute its answers: no reading the graders, writing "
+                "files, starting processes or reaching into the grader (checked while it runs)")
+    else:
+        rule = "graded code may only compute its answers"
+    if what and what[-1] not in ".!?":
+        what += "."
+    return m.group("file"), int(m.group("line")), rule, what
+
+
+def source_line(file: str, line: int) -> str | None:
+    """The text of `line` in `file` (relative to the course root), stripped, if readable."""
+    path = Path(file) if Path(file).is_absolute() else ROOT / file
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return lines[line - 1].strip() if 0 < line <= len(lines) else None
+
+
+def render_integrity(run: StepRun, out: Out) -> None:
+    """An integrity verdict: which line broke which rule, and that the step scores 0."""
+    out(out.paint(f"{out.bad} {label(run.step)}", "red"))
+    out()
+    places = list(dict.fromkeys(refusal(m, run.step) for m in run.integrity))  # the module
+    # is imported once per grader file, so one line is often refused twice
+    first = places[0]
+    where = f"{first[0]}, line {first[1]}" if first[0] else "your code"
+    out.para(f"Integrity verdict (not a test failure): {where} breaks a grading rule, so "
+             f"{run.step.id[:3]} scores 0 points whatever the tests say.", "  ")
+    for file, line, rule, what in places[:MAX_REFUSALS_SHOWN]:
+        out()
+        if file:
+            code = source_line(file, line)
+            out(f"    {file}, line {line}" + (f":  {code}" if code else ""))
+        out.para(f"what it does: {what}", "    ")
+        out.para(f"the rule: {rule}", "    ")
+    if len(places) > MAX_REFUSALS_SHOWN:
+        out(f"    (and {len(places) - MAX_REFUSALS_SHOWN} more like these)")
+    out()
+    rules = (" INTEGRITY.md lists the rules and why they exist."
+             if (ROOT / "INTEGRITY.md").is_file() else "")  # (not in a student edition)
+    fix = (f"Remove {'that line' if len(places) == 1 else 'those lines'} (compute the answer "
+           "with the step's own tools)" if first[0] else "Let your code only compute its "
+           "answers")
+    out.para(f"{fix} and run the check again.{rules}")
+    out()
+    out(f"Score: 0 points (integrity verdict: {plural(len(places), 'refusal')}).")
+
+
 def render_run(run: StepRun, out: Out, hint_line: str | None = None) -> None:
     """The verdict of one run: a pass in two lines, a failure with its causes and the score."""
     step = run.step
+    if run.integrity:
+        render_integrity(run, out)
+        return
     note = skip_note(run)
     if run.passed:
         out(out.paint(f"{out.ok} {label(step)}", "green"))
@@ -211,6 +322,10 @@ def render_run(run: StepRun, out: Out, hint_line: str | None = None) -> None:
 
 def first_problem(run: StepRun) -> str:
     """The first thing wrong with a failing run, in full."""
+    if run.integrity:
+        file, line, _, what = refusal(run.integrity[0], run.step)
+        at = f"{file}, line {line}: " if file else ""
+        return f"integrity verdict, 0 points: {at}{what}"
     if run.crash:
         return run.crash
     if run.collect_errors:
@@ -224,4 +339,6 @@ def first_problem(run: StepRun) -> str:
 
 
 def run_status(run: StepRun) -> str:
+    if run.integrity:
+        return "integrity"
     return "passed" if run.passed else ("crashed" if run.crash else "failed")

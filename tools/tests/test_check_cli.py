@@ -281,6 +281,10 @@ def test_untouched_stub_fails_listing_what_to_implement_and_the_hint_command(fre
     assert "raises NotImplementedError" in text
     for func in ("set_seed", "train_val_test_split", "iterate_minibatches", "Standardizer.fit"):
         assert f"({func}, line " in text, func
+    # each to-do in the stub's full words, not a hidden test's shortened copy of them
+    assert "message shortened" not in text, out
+    assert ("shuffle with the seeded rng, cut test / val / train (per class if stratify)  "
+            "(train_val_test_split, line ") in out, out
     assert "Score: 0/" in text
     assert "Stuck? python tools/check.py hint" in text
     assert TRACEBACK not in out
@@ -722,18 +726,30 @@ def test_list_prints_the_install_command_once_for_all_steps_that_need_it(tmp_pat
     assert re.search(r"s02_fake_torch\s+locked\s+-\s+Fake torch step 2\s+\(needs torch\)", out)
     assert out.count("pip install") == 1, out
     if sys.platform == "linux":
-        assert ('To install torch, run from the course folder: pip install -e ".[torch]" '
-                "--extra-index-url https://download.pytorch.org/whl/cpu") in flat(out)
+        assert "To install torch, run this one line from the course folder (the CPU build; " \
+            "with an NVIDIA GPU, leave out --extra-index-url and its URL):" in flat(out), out
+        # whole on a line of its own however narrow the terminal: pasting a wrapped command
+        # would run `pip install -e ".[torch]"` alone, PyPI's CUDA build
+        assert re.search(r'^ +pip install -e "\.\[torch\]" --extra-index-url '
+                         r"https://download\.pytorch\.org/whl/cpu$", out, re.M), out
+        _, narrow = run_check(course, "list", env={**FAST, "COLUMNS": "40",
+                                                   "PYTHONPATH": str(tmp_path / "hide")})
+        assert re.search(r"^ +pip install -e \S+ --extra-index-url \S+$", narrow, re.M), narrow
 
 
-def test_output_to_a_closed_pipe_ends_quietly(fresh):
-    proc = subprocess.Popen([sys.executable, *CHECK, "list"], cwd=fresh, env=child_env(FAST),
+@pytest.mark.parametrize("launch", ["warm", "cold"])
+@pytest.mark.parametrize("lines", [0, 1])
+def test_output_to_a_closed_pipe_ends_quietly(fresh, launch, lines):
+    env = {**FAST, **(COLD if launch == "cold" else {})}
+    proc = subprocess.Popen([sys.executable, *CHECK, "list"], cwd=fresh, env=child_env(env),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    proc.stdout.close()  # the reader is gone before the first line (`check.py list | head`)
+    for _ in range(lines):  # `check.py list | head -1`: one line read, then the reader goes
+        assert proc.stdout.readline().strip().startswith(b"step")
+    proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0, err
-    assert "BrokenPipeError" not in err and TRACEBACK not in err, err
+    assert err == "", err  # no BrokenPipeError, no "Exception ignored" at exit
 
 
 def test_failures_from_one_line_of_learner_code_are_shown_once(solved):
@@ -747,6 +763,34 @@ def test_failures_from_one_line_of_learner_code_are_shown_once(solved):
     assert text.count("cannot scale an array of shape") == 1, out
     assert "at exercises/s01_fake.py:5 in scale" in text
     assert "fix this one first" in text
+
+
+def test_failures_that_differ_in_numbers_or_by_a_hidden_cut_are_one_cause():
+    """One wrong line fails test[0.01] and test[0.5] with the same sentence about other
+    values, and a hidden test with the first 160 characters of it: one cause, shown once."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from tools.cli.verdict import HIDDEN_NOTE, group_by_cause
+        from tools.grading import TestResult
+        from tools.pytest_report import HIDDEN_NOTE as REPORTED_NOTE
+    finally:
+        sys.path.remove(str(REPO))
+    assert HIDDEN_NOTE == REPORTED_NOTE  # the CLI's copy of the reporter's words
+    said = ("AdamW(weight_decay={wd}): the worst at index (0, 0) is {got} where {want} was "
+            "expected; AdamW puts eps INSIDE the square root, torch adds it AFTER.")
+    a = TestResult("g.py::test_adamw[0.01]", "failed", exc_type="AssertionError",
+                   message=said.format(wd=0.01, got=0.135717645, want=0.1357176473))
+    b = TestResult("g.py::test_adamw[0.5]", "failed", exc_type="AssertionError",
+                   message=said.format(wd=0.5, got=0.1351015669, want=0.1351015692))
+    cut = said.format(wd=0.25, got=0.13, want=0.14)[:40] + HIDDEN_NOTE
+    c = TestResult("hidden/g.py::test_adamw_random", "failed", hidden=True,
+                   exc_type="AssertionError", message=cut)
+    other = TestResult("g.py::test_sgd", "failed", exc_type="AssertionError",
+                       message="SGD: the worst at index (0, 0) is 1.5 where 2.5 was expected")
+    groups = group_by_cause([a, b, c, other])
+    assert [[t.nodeid for t in g] for g in groups] == [
+        ["g.py::test_adamw[0.01]", "g.py::test_adamw[0.5]", "hidden/g.py::test_adamw_random"],
+        ["g.py::test_sgd"]]
 
 
 def test_skipped_tests_name_the_missing_extra_and_the_maximum_with_it(fresh):
@@ -807,9 +851,12 @@ def test_a_pass_under_modified_framework_files_is_not_recorded(solved):
     text = flat(out)
     assert code == 1, out
     # the edit makes s00's record stale: s00 is graded again and passes, but does not count
+    assert "rebuilding progress (the course's grading files changed since s00_toolbox passed)" \
+        in text, out
     assert "✓ s00 · Toolbox" in out
-    assert "This pass is not recorded, and s00 stays current" in text
-    assert "graders/helpers.py" in text and "git checkout -- graders/helpers.py" in text
+    assert ("This pass is not recorded and s00 stays current, because it was graded under "
+            "modified course files (graders/helpers.py): restore it with git checkout -- "
+            "graders/helpers.py and run python tools/check.py again.") in text, out
     assert progress(solved)["steps"]["s00_toolbox"]["framework_sha256"] != ""
     assert "s01_fake" not in progress(solved)["steps"]
     assert "Next:" not in text and "Course finished" not in text
@@ -822,3 +869,93 @@ def test_editing_conftest_makes_a_recorded_pass_stale(solved):
     conftest.write_text(conftest.read_text() + "\n# an edit after the pass\n")
     code, out = run_check(solved, "list")
     assert code == 0 and re.search(r"▶ s00_toolbox\s+current\s+-\s", out), out
+
+
+@pytest.mark.parametrize("changed", ["graders/conftest.py", "tools/curriculum.toml"])
+def test_a_new_grader_conftest_or_an_edited_manifest_is_a_modified_framework(solved, changed):
+    """A new graders/conftest.py changes every verdict; the manifest holds the import
+    allow-list. Either one, changed, keeps a pass from being recorded."""
+    _git(solved, "init", "-q")
+    _git(solved, "add", "-A")
+    _git(solved, "commit", "-qm", "course")
+    path = solved / changed
+    path.write_text((path.read_text() if path.exists() else "") + "\n# a local change\n")
+    shutil.copy2(solved / "solutions" / "s01_fake.py", solved / "exercises" / "s01_fake.py")
+    code, out = run_check(solved, env=S00)
+    assert code == 1, out
+    assert (f"This pass is not recorded and s00 stays current, because it was graded under "
+            f"modified course files ({changed})") in flat(out), out
+    assert "s01_fake" not in progress(solved)["steps"]
+
+
+@pytest.mark.parametrize("record", ["released", "other"])
+def test_a_student_edition_records_a_pass_only_under_its_released_files(solved, record):
+    """No git (a downloaded edition) or the edit committed: tools/release.json's digest of the
+    trusted tree (tools/isolation.py) is what the files are compared with."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from tools.isolation import tree_digest
+    finally:
+        sys.path.remove(str(REPO))
+    digest = tree_digest(solved) if record == "released" else "0" * 64
+    (solved / "tools" / "release.json").write_text(json.dumps({"trusted_sha256": digest}))
+    shutil.copy2(solved / "solutions" / "s01_fake.py", solved / "exercises" / "s01_fake.py")
+    code, out = run_check(solved, env=S00)
+    if record == "released":
+        assert code == 0 and "Course finished" in out, out
+        assert progress(solved)["steps"]["s01_fake"]["passed"] is True
+        return
+    assert code == 1, out
+    assert ("This pass is not recorded and s01 stays current, because it was graded under "
+            "modified course files ((files recorded in tools/release.json)): restore them "
+            "from the course as you received it") in flat(out), out
+    assert "s01_fake" not in progress(solved)["steps"]
+
+
+INTEGRITY_CASES = {
+    # id: (exercise source, the line it refuses, what it did, the rule)
+    "refused-before-grading": (
+        fake_exercise("return a * np.asarray(x, dtype=float)", header="N = eval('2')"),
+        "N = eval('2')", "what s01 may import and call"),
+    "refused-while-grading": (
+        fake_exercise("open('graders/test_s01_fake.py').read()\n"
+                      "return a * np.asarray(x, dtype=float)"),
+        "open('graders/test_s01_fake.py').read()", "graded code may only compute its answers"),
+}
+
+
+@pytest.mark.parametrize("case", INTEGRITY_CASES)
+def test_an_integrity_verdict_names_the_line_and_the_rule_and_scores_0(solved, case):
+    source, line_text, rule = INTEGRITY_CASES[case]
+    path = write_exercise(solved, "s01_fake", source)
+    lineno = next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if line_text in ln)
+    code, out = run_check(solved)
+    text = flat(out)
+    assert code == 1, out
+    assert (f"Integrity verdict (not a test failure): exercises/s01_fake.py, line {lineno} "
+            "breaks a grading rule, so s01 scores 0 points whatever the tests say.") in text, out
+    assert re.search(rf"exercises/s01_fake\.py, line {lineno}: +{re.escape(line_text)}", out)
+    assert f"the rule: {rule}" in text, out
+    assert "Score: 0 points (integrity verdict: 1 refusal)." in text, out
+    assert "grading did not finish" not in text and "fail from one cause" not in text, out
+    assert TRACEBACK not in out
+    rec = progress(solved)["steps"]["s01_fake"]
+    assert rec["passed"] is False and rec["points"] == 0
+
+
+def test_a_call_that_should_raise_and_does_not_is_named(fresh):
+    graders = fresh / "graders" / "test_s01_fake.py"
+    graders.write_text(graders.read_text() + textwrap.dedent('''
+
+        @pytest.mark.points(1)
+        def test_normalize_refuses_a_sum_of_zero(impl):
+            with pytest.raises(ZeroDivisionError):
+                impl.normalize(np.array([1.0,
+                                         -1.0]))
+        '''))
+    code, out = run_check(fresh, "s01", "--impl", "solutions")
+    text = flat(out)
+    assert code == 1, out
+    assert ("`impl.normalize(np.array([1.0, -1.0]))` should have raised ZeroDivisionError, but "
+            "it returned normally") in text, out
+    assert "DID NOT RAISE" not in text, out

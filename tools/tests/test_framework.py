@@ -152,17 +152,19 @@ def test_overfit_tiny_batch_reports_a_stuck_loss():
 # --- data fetch -----------------------------------------------------------------------------
 
 def test_fetch_from_a_local_file_verifies_the_checksum(tmp_path, monkeypatch):
+    # a good local copy: the one this checkout fetched already (CI fetches it first, .ci/run)
+    fetched = fetch_data.cache_dir() / "tinyshakespeare.txt"
     monkeypatch.setenv("ML2LLM_DATA_DIR", str(tmp_path / "cache"))
     bad = tmp_path / "bad.txt"
     bad.write_text("not shakespeare")
     with pytest.raises(fetch_data.DataError, match="expected 1115394"):
         fetch_data.fetch("tinyshakespeare", bad)
     assert not list((tmp_path / "cache").glob("*")), "a bad file must not be left in the cache"
-    shared = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "tinyshakespeare.txt"
-    if not shared.exists():
-        pytest.skip("../shared/datasets is not beside this checkout")
-    path = fetch_data.fetch("tinyshakespeare", shared)
-    assert path.stat().st_size == 1115394
+    if not fetched.exists():
+        pytest.skip("tinyshakespeare was not fetched here (python tools/fetch_data.py "
+                    "tinyshakespeare), so there is no good local copy to take")
+    path = fetch_data.fetch("tinyshakespeare", fetched)
+    assert path.stat().st_size == 1115394 and path.parent == tmp_path / "cache"
 
 
 def test_fetch_unknown_dataset_names_the_known_ones():

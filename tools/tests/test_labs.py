@@ -56,3 +56,13 @@ def test_a_failing_lab_names_the_learners_error_first_and_records_no_run(tmp_pat
     assert message.index("division by zero") < message.index("Details")
     runs = tmp_path / "results" / "s00_toolbox"
     assert not runs.exists() or list(runs.glob("*")) == [], list(runs.glob("*"))
+
+
+def test_the_ridge_path_names_each_of_its_lines():
+    """s01's ridge coefficient path draws one line per diabetes feature: each is labelled and
+    the panel has a legend (it once showed 10 unnamed lines). The lab itself runs in
+    test_lab_runs_on_the_solution[s01_linear_regression]."""
+    source = (ROOT / "solutions" / "labs" / "s01_linear_regression.py").read_text()
+    cell = next(c for c in source.split("# %%") if '"ridge_path"' in c)
+    assert "load_diabetes().feature_names" in cell and "label=name" in cell, cell
+    assert "a1.legend(" in cell, cell

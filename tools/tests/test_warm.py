@@ -165,3 +165,25 @@ def test_a_new_key_retires_the_old_server_and_stop_counts_real_servers(monkeypat
             if proc is not None and proc.poll() is None:
                 proc.kill()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_warm_child_that_never_started_is_graded_again_cold(monkeypatch):
+    """A server stopped or killed under a grading (another checkout's `warm stop`, the OOM
+    killer) leaves a child that died before it opened its log and ran nothing: the step is
+    graded once more, cold, instead of crashing on the missing log or giving a verdict about
+    a grading that never happened."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that is no process any more
+    started = []
+
+    def dead_child(args, cwd, env, log, *rest, **kwargs):
+        started.append(log)
+        ours, theirs = socket.socketpair()
+        theirs.sendall(b'{"returncode": -9}\n')
+        theirs.close()
+        return warm.WarmProcess(ours, gone.pid)
+
+    monkeypatch.setattr(grading.warm, "start", dead_child)
+    run = grade("solutions", True, monkeypatch)
+    assert len(started) == 1, "the warm path is tried once, then the cold one"
+    assert run.passed and run.crash is None, run.crash
