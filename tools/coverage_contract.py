@@ -85,6 +85,7 @@ class _Tracer:
             for part in code.co_qualname.split(".")[1:]:
                 obj = inspect.getattr_static(obj, part, None) if obj is not None else None
             obj = getattr(obj, "__func__", obj)  # staticmethod / classmethod
+            obj = obj.fget if isinstance(obj, property) else obj  # a property's getter
             try:
                 self._sigs[code] = inspect.signature(obj) if callable(obj) else None
             except (TypeError, ValueError):
