@@ -18,7 +18,7 @@ PENDING = {
     # -
     # s05-s10 (graders-b)
     "s07_ensembles", "s08_svm",
-    "s09_unsupervised", "s10_pipeline",
+    "s09_unsupervised",
     # -
     # s11-s16, s24 (graders-c): none left
     # -
