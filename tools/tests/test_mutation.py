@@ -17,7 +17,7 @@ PENDING = {
     # s00-s04 (graders-a): none left
     # -
     # s05-s10 (graders-b)
-    "s07_ensembles", "s08_svm",
+    "s08_svm",
     "s09_unsupervised",
     # -
     # s11-s16, s24 (graders-c): none left
