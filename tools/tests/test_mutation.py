@@ -18,7 +18,6 @@ PENDING = {
     # -
     # s05-s10 (graders-b)
     "s08_svm",
-    "s09_unsupervised",
     # -
     # s11-s16, s24 (graders-c): none left
     # -
