@@ -17,7 +17,6 @@ PENDING = {
     # s00-s04 (graders-a): none left
     # -
     # s05-s10 (graders-b)
-    "s08_svm",
     # -
     # s11-s16, s24 (graders-c): none left
     # -
