@@ -134,7 +134,10 @@ def smo(K: np.ndarray, y: np.ndarray, C: float, tol: float = 1e-3,
         max_iter: int = 100_000) -> tuple[np.ndarray, float, int]:
     """Solve the SVM dual for Gram matrix K (n, n), labels y in {-1, +1}: (alpha, b, n_iter).
 
-    Maximal violating pair each iteration, stop when F_low - F_up < tol; alpha within [0, C].
+    Maximal violating pair each iteration, stop when F_low - F_up < tol; alpha within [0, C],
+    set to the bound exactly when round-off leaves it within snap = 1e-12 C of 0 or C;
+    eta capped at -1e-12 (two coinciding points). b = -mean(F over 0 < alpha < C), or
+    -(F_up + F_low) / 2 of the last pair when no alpha is free.
     """
     n = len(y)
     alpha = np.zeros(n)

@@ -223,6 +223,9 @@ def test_pegasos_equals_the_documented_loop(impl, rng):
         assert_close(svm.objective_history_, history, f"{where}.objective_history_ (J on the "
                      "whole training set after each epoch, penalty included)", rtol=1e-9,
                      atol=1e-12)
+        # b is far from 0 here, so a wrong sign or operator on the intercept shows
+        assert_close(svm.decision_function(X), X @ w + b, f"{where}.decision_function(X) = "
+                     "X @ coef_ + intercept_", rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.points(1)

@@ -137,3 +137,13 @@ def test_staged_predictions_can_be_kept(impl, rng):
                     ** 2) for m in range(1, 5)]
     assert_close(model.train_loss_, loss, "train_loss_[m-1]: the training MSE AFTER stage m",
                  rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_feature_subset_compares_sqrt_by_value(impl):
+    # the option read from a config file: equal to "sqrt", but not the literal's object
+    configured = "".join(["sq", "rt"])
+    f = np.asarray(impl.feature_subset(16, configured, np.random.default_rng(0)))
+    assert len(f) == 4, (
+        f"feature_subset(16, max_features=<a str equal to 'sqrt'>) returned {len(f)} features, "
+        "expected int(sqrt(16)) = 4: compare the string with ==, not `is`")

@@ -155,16 +155,19 @@ def test_duplicate_rows_and_integer_labels(impl):
 
 @pytest.mark.points(1)
 def test_intercept_when_no_multiplier_is_free(impl):
-    X, y = make_moons(80, noise=0.4, random_state=8)
-    svm = impl.KernelSVM(C=1e-3, gamma=1.0).fit(X, y)  # a tiny C: every alpha is 0 or C
-    ref = SVC(C=1e-3, gamma=1.0).fit(X, y)
-    free = (svm.alpha_ > 0) & (svm.alpha_ < 1e-3)
-    assert not free.any(), "with C = 1e-3 on overlapping moons every multiplier sits at a bound"
-    # no free support vector: b is the midpoint of the feasible interval, as libsvm
-    assert_close(svm.intercept_, ref.intercept_[0], "intercept_ when no 0 < alpha < C exists: "
-                 "b = -(F_up + F_low) / 2 over the last maximal violating pair", atol=2e-3)
-    assert_close(svm.decision_function(X), ref.decision_function(X), "decision_function with "
-                 "C = 1e-3", atol=2e-3)
+    # balanced moons (b near 0), then 15 against 45 rows (b near 1)
+    for X, y in (make_moons(80, noise=0.4, random_state=8),
+                 make_moons((15, 45), noise=0.4, random_state=0)):
+        svm = impl.KernelSVM(C=1e-3, gamma=1.0).fit(X, y)  # a tiny C: every alpha is 0 or C
+        ref = SVC(C=1e-3, gamma=1.0).fit(X, y)
+        free = (svm.alpha_ > 0) & (svm.alpha_ < 1e-3)
+        assert not free.any(), "with C = 1e-3 on overlapping moons every multiplier is at a bound"
+        # no free support vector: b is the midpoint of the feasible interval, as libsvm
+        assert_close(svm.intercept_, ref.intercept_[0], "intercept_ when no 0 < alpha < C "
+                     "exists: b = -(F_up + F_low) / 2 over the last maximal violating pair",
+                     atol=2e-3)
+        assert_close(svm.decision_function(X), ref.decision_function(X), "decision_function "
+                     "with C = 1e-3", atol=2e-3)
 
 
 @pytest.mark.points(1)
@@ -187,3 +190,67 @@ def test_one_smo_step_solves_two_points(impl):
     assert n_iter in (1, 2) and np.allclose(alpha, 10.0), (
         f"one pair update solves two points, after which no violating pair is left: expected "
         f"alpha 10 after 1 update (n_iter 1 or 2), got alpha {alpha} after n_iter {n_iter}")
+
+
+@pytest.mark.points(1)
+def test_smo_sets_multipliers_next_to_a_bound_onto_it(impl):
+    X, y = make_moons(60, noise=0.3, random_state=5)
+    s = np.where(y == 1, 1.0, -1.0)
+    K = sk_rbf(X, X, gamma=1.0)
+    for C in (1.0, 10.0):
+        alpha, b, n_iter = impl.smo(K, s, C, max_iter=5000)
+        snap = 1e-12 * C
+        near = ((alpha > 0) & (alpha < snap)) | ((alpha > C - snap) & (alpha < C))
+        assert alpha.min() >= 0 and alpha.max() <= C and not near.any(), (
+            f"smo with C = {C}: alpha spans [{alpha.min()!r}, {alpha.max()!r}] and "
+            f"{int(near.sum())} multiplier(s) sit within 1e-12 C of a bound. a_i + y_i y_j "
+            "(a_j_old - a_j) lands a few ulps off 0 or C: after each pair update set every "
+            "alpha within snap of a bound onto it, or the I_up / I_low sets go wrong")
+        assert n_iter < 5000, f"smo with C = {C} did not converge in 5000 pair updates"
+
+
+@pytest.mark.points(1)
+def test_smo_intercept_is_the_mean_over_free_multipliers(impl):
+    X, y = make_moons(60, noise=0.3, random_state=6)
+    s = np.where(y == 1, 1.0, -1.0)
+    K = sk_rbf(X, X, gamma=1.0)
+    C = 10.0
+    alpha, b, _ = impl.smo(K, s, C, tol=0.1)  # a loose tol: b differs from the pair midpoint
+    free = (alpha > 0) & (alpha < C)
+    assert free.any(), "some multipliers should be free (0 < alpha < C) on these moons"
+    F = K @ (alpha * s) - s
+    # the same float64 sums in another order
+    assert_close(b, -F[free].mean(), "smo's b: -mean(F_i) over the free multipliers "
+                 "0 < alpha_i < C (all of them, also those below 1), with F_i = sum_j alpha_j "
+                 "y_j K_ij - y_i", rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_smo_stops_only_when_the_gap_is_below_tol(impl):
+    K = np.array([[1.0, 0.9], [0.9, 1.0]])
+    y = np.array([1.0, -1.0])
+    # at alpha = 0, F = -y: the gap F_low - F_up is exactly 2, which is not below tol = 2
+    alpha, _, _ = impl.smo(K, y, 100.0, tol=2.0)
+    assert_close(alpha, [10.0, 10.0], "smo(tol=2) when the first gap is exactly 2: stop only "
+                 "when F_low - F_up < tol (strictly), so one pair update is made", rtol=1e-9)
+
+
+@pytest.mark.points(1)
+def test_smo_stops_after_max_iter_beyond_256(impl):
+    X, y = make_moons(60, noise=0.3, random_state=6)
+    s = np.where(y == 1, 1.0, -1.0)
+    _, _, n_iter = impl.smo(sk_rbf(X, X, gamma=1.0), s, 10.0, tol=1e-12, max_iter=300)
+    assert n_iter == 300, (
+        f"smo(max_iter=300) far from tol = 1e-12 reported n_iter = {n_iter}: compare the count "
+        "with < (ints above 256 are distinct objects, so `is` fails there)")
+
+
+@pytest.mark.points(1)
+def test_smo_on_two_coinciding_points_with_opposite_labels(impl):
+    K = np.ones((2, 2))  # phi(x1) = phi(x2): eta = 2 K_12 - K_11 - K_22 = 0
+    y = np.array([1.0, -1.0])
+    alpha, _, _ = impl.smo(K, y, 1.0, max_iter=50)
+    # the dual is 2 a with a_1 = a_2 = a in [0, C]: its maximum is the box edge C = 1
+    assert_close(alpha, [1.0, 1.0], "smo on two identical points with opposite labels: eta is "
+                 "0 there; capped at -1e-12 the step is huge and clipped to the box edge C "
+                 "(with eta = 0 or above it points the wrong way)", rtol=1e-12)

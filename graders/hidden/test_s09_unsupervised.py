@@ -156,3 +156,13 @@ def test_kmeans_seed_drives_kmeans_plus_plus(impl):
     pca = impl.PCA(n_components=2).fit(X)
     assert_close(impl.PCA(n_components=2).fit_transform(X), pca.transform(X),
                  "PCA.fit_transform(X) = fit(X).transform(X)", rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.points(1)
+def test_a_cluster_of_one_row_is_not_empty(impl):
+    X = np.array([[0.0], [4.0], [10.0]])
+    centres = np.array([[1.0], [10.5]])
+    labels = np.array([0, 0, 1])  # cluster 1 holds exactly one row, which is near its centre
+    new = impl.update_centres(X, labels, centres)
+    assert_close(new, [[2.0], [10.0]], "update_centres with a one-row cluster: its mean is that "
+                 "row; only a cluster with NO rows moves to a far row", atol=1e-12)

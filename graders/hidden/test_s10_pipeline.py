@@ -128,6 +128,11 @@ def test_one_hot_error_names_the_unknown_value(impl):
     enc = impl.OneHotEncoder().fit(np.array([["tea", "s"], ["milk", "m"]], dtype=object))
     with pytest.raises(ValueError, match="coffee"):
         enc.transform(np.array([["tea", "m"], ["coffee", "s"]], dtype=object))
+    # the option read from a config file: equal to "error", but not the literal's object
+    configured = "".join(["err", "or"])
+    enc = impl.OneHotEncoder(handle_unknown=configured).fit(np.array([["tea"], ["milk"]]))
+    with pytest.raises(ValueError, match="coffee"):
+        enc.transform(np.array([["coffee"]]))
 
 
 @pytest.mark.points(1)
