@@ -5,6 +5,8 @@
     python tools/bench.py check            # verdict latency of `python tools/check.py <step>`
     python tools/bench.py first            # the first verdict after a fresh start, and cold
     python tools/bench.py steps s06 s07    # only some steps
+    python tools/bench.py pretrain         # s30's reference on nanoGPT's CPU config (minutes)
+    python tools/bench.py pretrain --nanogpt PATH   # + nanoGPT's train.py, at the same time
 
 A step benchmark is tools/benchmarks/<id>.py with ``bench() -> list[dict]``; each row has
 step, task, data, ours_s, metric, ours and, where an oracle exists, sklearn_s and sklearn
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -144,12 +148,137 @@ def first_verdict(step_id: str, repeats: int = 3) -> dict:
             "runs": repeats}
 
 
+NANOGPT_ARGS = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False",
+                "--eval_iters=20", "--log_interval=1", "--block_size=64", "--batch_size=12",
+                "--n_layer=4", "--n_head=4", "--n_embd=128", "--max_iters=2000",
+                "--lr_decay_iters=2000", "--dropout=0.0"]  # the CPU command of nanoGPT's README
+
+
+def full_val_loss(model, data, block_size: int, batch: int = 64) -> float:
+    """Mean loss per token over the whole validation split, in non-overlapping windows."""
+    import torch
+
+    n = (len(data) - 1) // block_size
+    x = data[:n * block_size].view(n, block_size)
+    y = data[1:n * block_size + 1].view(n, block_size)
+    total = 0.0
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, n, batch):
+            total += float(model(x[i:i + batch], y[i:i + batch])[1]) * y[i:i + batch].numel()
+    return total / y.numel()
+
+
+def _nanogpt_figures(log: str, repo: Path, val_data) -> dict:
+    """nanoGPT's reported val loss at its last eval, tokens/s from its per-iteration times
+    (iterations that include an evaluation left out), and its checkpoint's full-split loss."""
+    import re
+
+    pattern = r"iter (\d+): loss [\d.]+, time ([\d.]+)ms"
+    times = [(int(i), float(ms)) for i, ms in re.findall(pattern, log)]
+    dts = [ms for i, ms in times if i % 250]
+    evals = re.findall(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", log)
+    out = {"val_loss_reported": float(evals[-1][2]) if evals else None,
+           "tokens_per_s": 12 * 64 / (statistics.mean(dts) / 1000) if dts else None}
+    ckpt = repo / "out-bench" / "ckpt.pt"
+    if ckpt.exists():
+        import torch
+        sys.path.insert(0, str(repo))
+        try:
+            from model import GPT as NanoGPT  # nanoGPT's model.py
+            from model import GPTConfig as NanoConfig
+        finally:
+            sys.path.remove(str(repo))
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model = NanoGPT(NanoConfig(**state["model_args"]))
+        model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in state["model"].items()})
+        out["val_loss_full"] = full_val_loss(model, val_data, 64)
+        out["ckpt_iter"] = state["iter_num"]
+    return out
+
+
+def bench_pretrain(nanogpt: str | None, threads: int, max_steps: int | None) -> list[dict]:
+    """Run s30's reference on shakespeare-char (and nanoGPT's train.py alongside, if given)."""
+    import resource
+
+    import torch
+
+    from tools.checkpoint import load_gpt
+    from tools.pretrain import read_text
+
+    text = read_text(None)
+    out = Path(tempfile.mkdtemp(prefix="bench-pretrain-"))
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    nano = None
+    if nanogpt:
+        repo = Path(nanogpt).resolve()
+        data_dir = repo / "data" / "shakespeare_char"
+        if not (data_dir / "train.bin").exists():
+            shutil.copy(ROOT / "datasets" / "cache" / "tinyshakespeare.txt", data_dir / "input.txt")
+            subprocess.run([sys.executable, "prepare.py"], cwd=data_dir, check=True,
+                           capture_output=True)
+        nano_args = NANOGPT_ARGS + ([f"--max_iters={max_steps}"] if max_steps else [])
+        nano_log = open(out / "nanogpt.log", "w")  # a file, not a pipe: no one reads it meanwhile
+        nano_t0 = time.perf_counter()
+        nano = subprocess.Popen([sys.executable, "train.py", *nano_args, "--out_dir=out-bench"],
+                                cwd=repo, env=env, stdout=nano_log, stderr=subprocess.STDOUT)
+    cmd = [sys.executable, str(ROOT / "tools" / "pretrain.py"), "--config", "shakespeare-char",
+           "--impl", "solutions", "--device", "cpu", "--threads", str(threads), "--out",
+           str(out), "--run-name", "bench", "--log-every", "250"]
+    cmd += ["--max-steps", str(max_steps)] if max_steps else []
+    t0 = time.perf_counter()
+    ours = subprocess.run(cmd, env={**env, "TQDM_DISABLE": "1"}, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if ours.returncode:
+        raise SystemExit(ours.stderr)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    metrics = [json.loads(line) for line in (out / "bench" / "metrics.jsonl").read_text()
+               .splitlines()]
+    last = [r for r in metrics if "val_loss" in r][-1]
+    model, encode, _, config = load_gpt(out / "bench" / "ckpt.pt")
+    val = torch.tensor(encode(text[int(0.9 * len(text)):]))
+    train_s = re.search(r"([\d,]+) training tokens/s", ours.stdout)
+    rows = [{"run": "ours (s30 reference, s26 GPT)", "iterations": last["step"],
+             "val_loss_reported": last["val_loss"],
+             "val_loss_full": full_val_loss(model, val, config.block_size),
+             "tokens_per_s": float(train_s.group(1).replace(",", "")) if train_s else None,
+             "wall_s": wall, "peak_mb": peak_mb}]
+    if nano is not None:
+        nano.wait()
+        nano_log.close()
+        log = (out / "nanogpt.log").read_text()
+        rows.append({"run": "nanoGPT train.py", "iterations": max_steps or 2000,
+                     **_nanogpt_figures(log, repo, val), "wall_s": time.perf_counter() - nano_t0,
+                     "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024})
+    print(f"run folders: {out}")
+    return rows
+
+
+def print_pretrain(rows: list[dict]) -> None:
+    print("| run | iterations | val loss (its eval, 20 batches) | val loss (whole val split) | "
+          "training tokens/s | wall (s) | peak RSS of the children (MB) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['run']} | {r['iterations']} | {_fmt(r.get('val_loss_reported'))} | "
+              f"{_fmt(r.get('val_loss_full'))} | {_fmt(r.get('tokens_per_s'))} | "
+              f"{_fmt(r.get('wall_s'))} | {_fmt(r.get('peak_mb'))} |")
+    if len(rows) == 2 and rows[0]["tokens_per_s"] and rows[1]["tokens_per_s"]:
+        ratio = rows[0]["tokens_per_s"] / rows[1]["tokens_per_s"]
+        print(f"\nthroughput ratio ours / nanoGPT: {ratio:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print the README's benchmark tables.")
-    parser.add_argument("what", nargs="?", choices=["all", "steps", "check", "first"],
+    parser.add_argument("what", nargs="?", choices=["all", "steps", "check", "first", "pretrain"],
                         default="all")
     parser.add_argument("steps", nargs="*", help="limit to these step ids")
+    parser.add_argument("--nanogpt", help="pretrain: a nanoGPT checkout to run alongside")
+    parser.add_argument("--threads", type=int, default=1, help="pretrain: torch threads each")
+    parser.add_argument("--max-steps", type=int, help="pretrain: fewer iterations (a quick look)")
     args = parser.parse_args(argv)
+    if args.what == "pretrain":
+        print_pretrain(bench_pretrain(args.nanogpt, args.threads, args.max_steps))
+        return 0
     only = [find_step(s).id for s in args.steps]
     if args.what == "first":
         print("| step | first verdict, server starting (s) | cold, ML2LLM_WARM=0 (s) | runs |")
