@@ -53,7 +53,7 @@ class _Block(nn.Module):
                                  nn.Linear(4 * c.n_embd, c.n_embd))
 
     def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
+        x = self.attn(self.ln_1(x)) + x  # written unlike s26's answer: the edition must not hold it
         return x + self.mlp(self.ln_2(x))
 
 

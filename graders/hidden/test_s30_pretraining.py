@@ -83,7 +83,7 @@ def test_bf16_autocast_is_used_when_asked_and_only_then(impl):
 
 
 @pytest.mark.points(2)
-def test_evaluate_runs_in_eval_mode_without_a_graph(impl):
+def test_evaluate_of_the_loop_runs_in_eval_mode_without_a_graph(impl):
     model = ref_model(8)
     modes, grads = [], []
 
