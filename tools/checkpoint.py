@@ -3,6 +3,7 @@
     from tools.checkpoint import latest_checkpoint, load_gpt
     path = latest_checkpoint()                      # newest results/*/ckpt.pt, or None
     model, encode, decode, config = load_gpt(path)  # s26's GPT (the reference by default)
+    model, encode, decode, config, source = lab_model()  # what Phase 5's labs start from
     print(decode(model.generate(torch.tensor([encode("ROMEO:")]), 100)[0].tolist()))
 
 A checkpoint is a dict saved with torch.save: {"format", "model" (state_dict), "config"
@@ -14,6 +15,11 @@ checkpoint's folder}), "step", "optimizer", "scheduler", "rng", "data_position"}
 from __future__ import annotations
 
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 from tools.course import ROOT, find_step
 
@@ -85,3 +91,29 @@ def load_gpt(path: Path | str, impl: str = "solutions"):
     model.eval()
     encode, decode = tokenizer_of(ckpt, path.parent, impl)
     return model, encode, decode, config
+
+
+def lab_model(impl: str = "solutions"):
+    """(model, encode, decode, config, source) for a lab that starts from a pretrained GPT:
+    the newest results/*/ckpt.pt, else the "lab" config of tools/pretrain.py trained now on
+    Tiny Shakespeare (about 30 s, once: later labs find results/lab/ckpt.pt). `source` says
+    which, in words, for the lab to print."""
+    results = ROOT / "results"
+    path = latest_checkpoint(results)
+    if path is None:
+        results.mkdir(exist_ok=True)
+        with open(results / ".lab-model.lock", "w") as lock:  # two labs at once train it once
+            if fcntl is not None:  # Windows has no flock; two labs at once are rare there
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            path = latest_checkpoint(results)
+            if path is None:
+                from tools import pretrain
+
+                code = pretrain.main(["--config", "lab", "--impl", impl, "--out", str(results),
+                                      "--threads", "1", "--log-every", "400"])
+                if code:
+                    raise CheckpointError("could not pretrain the lab's model (see the message "
+                                          "above); or pretrain your own: python tools/pretrain.py")
+                path = results / "lab" / "ckpt.pt"
+    model, encode, decode, config = load_gpt(path, impl)
+    return model, encode, decode, config, f"the pretrained checkpoint {path.relative_to(ROOT)}"

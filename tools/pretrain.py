@@ -48,6 +48,12 @@ CONFIGS: dict[str, tuple[dict, dict, dict]] = {
          "warmup_steps": 100, "weight_decay": 0.1, "beta2": 0.99, "grad_clip": 1.0,
          "eval_every": 250, "eval_batches": 200, "seed": 1337},
         {"sample_every": 500, "sample_tokens": 300, "ckpt_every": 250}),
+    "lab": (  # what Phase 5's labs train when you have no checkpoint yet (~30 s on one core)
+        {"n_layer": 2, "n_head": 4, "n_embd": 64, "block_size": 64, "bias": False},
+        {"max_steps": 1200, "batch_size": 16, "block_size": 64, "lr": 3e-3, "min_lr": 3e-4,
+         "warmup_steps": 50, "weight_decay": 0.1, "beta2": 0.99, "grad_clip": 1.0,
+         "eval_every": 400, "eval_batches": 10, "seed": 1337},
+        {"sample_every": 400, "sample_tokens": 100, "ckpt_every": 400}),
     "tiny": (  # a seconds-long run for tests and a first look
         {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "bias": False},
         {"max_steps": 20, "batch_size": 4, "block_size": 16, "lr": 3e-3, "min_lr": 3e-4,
