@@ -70,7 +70,7 @@ class TrainConfig:
     weight_decay: float = 0.1  # AdamW's decoupled decay, on matrices only
     beta1: float = 0.9
     beta2: float = 0.99  # a little lower than 0.999: small batches, noisy gradients
-    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
+    grad_clip: float = 1.0  # max global gradient norm; 0 (or less) turns clipping off
     eval_every: int = 250  # estimate train / val loss every this many updates (and at the end)
     eval_batches: int = 20  # batches per loss estimate
     seed: int = 1337  # seeds the training data's generator
@@ -145,7 +145,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
                grad_clip: float, dtype: torch.dtype = torch.float32) -> dict[str, float]:
     """One update: train mode, set lr in every param group, clear the grads, for each of the k
     micro-batches backward(loss / k) with the forward under autocast(dtype) unless float32,
-    clip_grad_norm to grad_clip (0: measure only), optimizer.step().
+    clip_grad_norm to grad_clip (<= 0: measure only), optimizer.step().
 
     Returns {"loss": mean of the k micro-batch losses, "grad_norm": the norm before clipping}.
     """
@@ -230,9 +230,10 @@ class Trainer:
         # END SOLUTION
 
     def fit(self, callback: Callable[[Trainer, dict], None] | None = None) -> list[dict]:
-        """update() until step == max_steps; after each, a record {"step", "loss", "grad_norm",
-        "lr"} plus {"train_loss", "val_loss", "val_perplexity"} when step % eval_every == 0 or
-        step == max_steps; callback(self, record) if given. Returns the records of this call."""
+        """update() while step < max_steps (a trainer at or past it does nothing); after each,
+        a record {"step", "loss", "grad_norm", "lr"} plus {"train_loss", "val_loss",
+        "val_perplexity"} when step % eval_every == 0 or step == max_steps; callback(self,
+        record) if given. Returns the records of this call."""
         # BEGIN SOLUTION: the loop: update, maybe estimate_loss, record, call back
         records = []
         while self.step < self.cfg.max_steps:

@@ -215,6 +215,7 @@ def _spawn_and_connect(path: Path, env: dict[str, str]) -> socket.socket | None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a dead server's socket
         retire_others(path)
+        sweep_stale(path.parent, keep=path)
         server_env = {k: v for k, v in env.items() if not k.startswith("PYTEST_")}
         log = open(path.with_suffix(".log"), "ab")  # noqa: SIM115 (kept by the child)
         proc = subprocess.Popen(
@@ -416,6 +417,23 @@ def retire_others(path: Path) -> int:
             with contextlib.suppress(FileNotFoundError):
                 other.unlink()  # a live server sees its name gone; a stale file just goes
     return retired
+
+
+def sweep_stale(folder: Path, keep: Path, max_age: float = 3600.0) -> int:
+    """Remove the .lock and .log files of servers long gone (their socket file is gone and the
+    file is older than max_age seconds; a log with text is kept a week, for debugging).
+    Returns how many files went. A client waiting on a lock has just opened it: never old."""
+    removed, now = 0, time.time()
+    for leftover in [*folder.glob("warm-*.lock"), *folder.glob("warm-*.log")]:
+        if leftover.with_suffix(".sock") == keep or leftover.with_suffix(".sock").exists():
+            continue
+        with contextlib.suppress(OSError):
+            info = leftover.stat()
+            age = max_age if leftover.suffix == ".lock" or not info.st_size else 7 * 86400
+            if now - info.st_mtime > age:
+                leftover.unlink()
+                removed += 1
+    return removed
 
 
 def stop_all(family_id: str | None = None) -> int:

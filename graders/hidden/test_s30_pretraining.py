@@ -198,3 +198,89 @@ def test_update_and_state_dict_round_trip(impl):
     again = [other.update() for _ in range(2)]
     assert after == again, (
         f"after load_state_dict the next updates must repeat: {after} vs {again}")
+
+
+@pytest.mark.points(1)
+def test_clipping_of_tiny_gradients_matches_torch_and_clip_zero_or_less_only_measures(impl):
+    g = torch.Generator().manual_seed(3)
+    ours = [torch.nn.Parameter(torch.zeros(4)), torch.nn.Parameter(torch.zeros(2, 3))]
+    theirs = [torch.nn.Parameter(torch.zeros(4)), torch.nn.Parameter(torch.zeros(2, 3))]
+    for p, q in zip(ours, theirs, strict=True):
+        p.grad = torch.randn(p.shape, generator=g) * 4e-6  # total norm ~1e-5: the 1e-6 matters
+        q.grad = p.grad.clone()
+    torch.nn.utils.clip_grad_norm_(theirs, 5e-6)
+    impl.clip_grad_norm(ours, 5e-6)
+    for p, q in zip(ours, theirs, strict=True):
+        assert_close(p.grad, q.grad, "gradients clipped to max_norm=5e-6 when their total norm is "
+                     "about 1e-5: scale = max_norm / (total + 1e-6), as clip_grad_norm_ does",
+                     rtol=1e-5, atol=0)  # float32
+    data = fixture_tokens()
+    x, y = impl.get_batch(data, 4, 8, torch.Generator().manual_seed(4))
+    ref = ref_model(7)
+    ref(x, y)[1].backward()
+    for clip in (0.0, -1.0):
+        model = ref_model(7)
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        impl.train_step(model, opt, [(x, y)], lr=0.5, grad_clip=clip)
+        with torch.no_grad():
+            for (name, p), q in zip(model.named_parameters(), ref.parameters(), strict=True):
+                assert_close(p, q - 0.5 * q.grad, f"{name} after train_step(grad_clip={clip}): "
+                             "clipping is off for grad_clip <= 0, the full gradient is used",
+                             rtol=1e-5, atol=1e-6)  # float32
+
+
+@pytest.mark.points(1)
+def test_accumulated_loss_is_the_mean_of_the_micro_batch_losses(impl):
+    data = fixture_tokens()
+    gen = torch.Generator().manual_seed(5)
+    batches = [impl.get_batch(data, 2, 8, gen) for _ in range(3)]
+    twin = ref_model(8)
+    with torch.no_grad():
+        want = sum(float(twin(x, y)[1]) for x, y in batches) / 3
+    model = ref_model(8)
+    out = impl.train_step(model, torch.optim.SGD(model.parameters(), lr=0.1), batches, lr=0.1,
+                          grad_clip=1.0)
+    assert abs(out["loss"] - want) < 1e-5, (
+        f"train_step's loss is the mean of its 3 micro-batch losses, {want:.6f}; got "
+        f"{out['loss']}")
+
+
+@pytest.mark.points(1)
+def test_parameter_groups_decay_every_parameter_of_two_or_more_dimensions_once(impl):
+    class Odd(torch.nn.Module):  # a 3-D weight, like a convolution's
+        def __init__(self):
+            super().__init__()
+            self.vec = torch.nn.Parameter(torch.ones(3))
+            self.mat = torch.nn.Parameter(torch.ones(4, 5))
+            self.cube = torch.nn.Parameter(torch.ones(2, 3, 4))
+
+    model = Odd()
+    opt = impl.configure_optimizer(model, make_cfg(impl, weight_decay=0.3))
+    seen = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    count = sum(len(g["params"]) for g in opt.param_groups)
+    want = {id(model.vec): 0.0, id(model.mat): 0.3, id(model.cube): 0.3}
+    got = [(tuple(p.shape), g["weight_decay"]) for g in opt.param_groups for p in g["params"]]
+    assert count == 3 and seen == want, (
+        "every parameter in exactly one group: 1-D ones with weight_decay 0, 2-D and 3-D ones "
+        f"with cfg.weight_decay; got {got}")
+
+
+@pytest.mark.points(1)
+def test_fit_stops_exactly_at_max_steps_from_any_step(impl):
+    data = fixture_tokens()
+
+    def runaway(trainer, record):
+        if record["step"] > trainer.cfg.max_steps:
+            raise AssertionError(f"fit made update {record['step']} past max_steps")
+
+    tr = impl.Trainer(ref_model(9), data[:2500], data[2500:],
+                      make_cfg(impl, max_steps=301, eval_every=1000, warmup_steps=2))
+    tr.step = 298  # a resumed run late in training (counts past Python's small-int cache)
+    records = tr.fit(runaway)
+    assert [r["step"] for r in records] == [299, 300, 301], [r["step"] for r in records]
+    assert ["val_loss" in r for r in records] == [False, False, True], (
+        "the last update (step == max_steps) is evaluated even when eval_every does not divide it")
+    done = impl.Trainer(ref_model(9), data[:2500], data[2500:], make_cfg(impl, max_steps=3))
+    done.step = 5  # resumed with a smaller max_steps
+    assert done.fit(runaway) == [] and done.step == 5, (
+        "a trainer already past max_steps does nothing")

@@ -111,3 +111,17 @@ def test_s30_pretrain_configs_match_nanogpt_cpu_and_gpu():
     model, train, _ = pretrain.CONFIGS["shakespeare-char-gpu"]
     assert (model["n_layer"], model["n_head"], model["n_embd"], model["block_size"],
             train["max_steps"]) == (6, 6, 384, 256, 5000)
+
+
+def test_s30_pretrain_bpe_without_s28_or_unfinished_says_so(tmp_path, text_file, capsys):
+    from tools.course import find_step
+    try:
+        find_step("s28_bpe_tokenizer")
+    except KeyError:
+        assert pretrain.main(["--config", "tiny", "--impl", "solutions", "--tokenizer", "bpe",
+                              "--data", str(text_file), "--out", str(tmp_path)]) == 2
+        assert "s28" in capsys.readouterr().err
+        return
+    assert pretrain.main(["--config", "tiny", "--tokenizer", "bpe", "--data", str(text_file),
+                          "--out", str(tmp_path), "--threads", "1", "--device", "cpu"]) == 2
+    assert "not finished yet" in capsys.readouterr().err

@@ -7,6 +7,7 @@ process that died.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -187,3 +188,18 @@ def test_a_warm_child_that_never_started_is_graded_again_cold(monkeypatch):
     run = grade("solutions", True, monkeypatch)
     assert len(started) == 1, "the warm path is tried once, then the cold one"
     assert run.passed and run.crash is None, run.crash
+
+
+def test_stale_lock_and_log_files_are_swept(tmp_path):
+    old = time.time() - 2 * 3600
+    names = ["warm-a-1.lock", "warm-a-1.log", "warm-b-2.lock", "warm-b-2.log", "warm-c-3.log",
+             "warm-d-4.lock"]
+    for name in names:
+        (tmp_path / name).write_text("crash trace" if name == "warm-c-3.log" else "")
+    (tmp_path / "warm-b-2.sock").write_text("")  # b is alive: its files stay
+    for name in names[:-1]:
+        os.utime(tmp_path / name, (old, old))  # d's lock is fresh: a client is waiting on it
+    removed = warm.sweep_stale(tmp_path, keep=tmp_path / "warm-z-9.sock")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert removed == 2 and left == ["warm-b-2.lock", "warm-b-2.log", "warm-b-2.sock",
+                                     "warm-c-3.log", "warm-d-4.lock"], left
