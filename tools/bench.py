@@ -204,7 +204,7 @@ def bench_pretrain(nanogpt: str | None, threads: int, max_steps: int | None) -> 
     import torch
 
     from tools.checkpoint import load_gpt
-    from tools.pretrain import read_text
+    from tools.pretrain import CONFIGS, read_text
 
     text = read_text(None)
     out = Path(tempfile.mkdtemp(prefix="bench-pretrain-"))
@@ -217,7 +217,10 @@ def bench_pretrain(nanogpt: str | None, threads: int, max_steps: int | None) -> 
             shutil.copy(ROOT / "datasets" / "cache" / "tinyshakespeare.txt", data_dir / "input.txt")
             subprocess.run([sys.executable, "prepare.py"], cwd=data_dir, check=True,
                            capture_output=True)
-        nano_args = NANOGPT_ARGS + ([f"--max_iters={max_steps}"] if max_steps else [])
+        train_cfg = CONFIGS["shakespeare-char"][1]  # the same learning rates as ours
+        nano_args = NANOGPT_ARGS + [f"--learning_rate={train_cfg['lr']}",
+                                    f"--min_lr={train_cfg['min_lr']}"]
+        nano_args += [f"--max_iters={max_steps}"] if max_steps else []
         nano_log = open(out / "nanogpt.log", "w")  # a file, not a pipe: no one reads it meanwhile
         nano_t0 = time.perf_counter()
         nano = subprocess.Popen([sys.executable, "train.py", *nano_args, "--out_dir=out-bench"],

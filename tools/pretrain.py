@@ -34,11 +34,13 @@ from tools.course import ROOT, find_step
 PROMPT = "ROMEO:"  # the fixed prompt of the samples logged while the model learns
 
 # name -> (GPTConfig fields, TrainConfig fields, run options). shakespeare-char is the command
-# of nanoGPT's README for CPUs (train_shakespeare_char.py with a smaller model, no dropout).
+# of nanoGPT's README for CPUs (train_shakespeare_char.py with a smaller model, no dropout), with
+# a 3x higher learning rate: at 0.8M parameters 3e-3 reaches val loss 1.77 where 1e-3 stops at
+# 1.89 after the same 2000 updates (README, "Pretraining").
 CONFIGS: dict[str, tuple[dict, dict, dict]] = {
     "shakespeare-char": (
         {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "bias": False},
-        {"max_steps": 2000, "batch_size": 12, "block_size": 64, "lr": 1e-3, "min_lr": 1e-4,
+        {"max_steps": 2000, "batch_size": 12, "block_size": 64, "lr": 3e-3, "min_lr": 3e-4,
          "warmup_steps": 100, "weight_decay": 0.1, "beta2": 0.99, "grad_clip": 1.0,
          "eval_every": 250, "eval_batches": 20, "seed": 1337},
         {"sample_every": 500, "sample_tokens": 200, "ckpt_every": 250}),

@@ -21,8 +21,7 @@ PENDING: set[str] = set({  # set(): with every line gone, {} would be a dict
     # s11-s16, s24 (graders-c): none left
     # -
     # s30: none left
-    # s31: its public grader's reference GPT was rewritten (release leak check); report to re-run
-    "s31_attention_analysis",
+    # s31: none left
     # -
 })
 

@@ -102,7 +102,7 @@ def test_s30_pretrain_configs_match_nanogpt_cpu_and_gpu():
     model, train, _ = pretrain.CONFIGS["shakespeare-char"]
     assert (model["n_layer"], model["n_head"], model["n_embd"], model["block_size"]) == \
         (4, 4, 128, 64)
-    assert (train["batch_size"], train["max_steps"], train["lr"]) == (12, 2000, 1e-3)
+    assert (train["batch_size"], train["max_steps"], train["lr"]) == (12, 2000, 3e-3)
     from tools.course import find_step
     from tools.loader import load_implementation
     s26 = load_implementation(find_step("s26_gpt"), "solutions")
