@@ -125,3 +125,22 @@ def test_s30_pretrain_bpe_without_s28_or_unfinished_says_so(tmp_path, text_file,
     assert pretrain.main(["--config", "tiny", "--tokenizer", "bpe", "--data", str(text_file),
                           "--out", str(tmp_path), "--threads", "1", "--device", "cpu"]) == 2
     assert "not finished yet" in capsys.readouterr().err
+
+
+def test_lab_model_uses_the_newest_checkpoint_else_trains_the_lab_config_once(
+        tmp_path, monkeypatch, text_file):
+    from tools import checkpoint
+    from tools.fetch_data import cache_dir, datasets
+
+    if not (cache_dir() / datasets()["tinyshakespeare"].file).exists():
+        pytest.skip("Tiny Shakespeare is not fetched (python tools/fetch_data.py tinyshakespeare)")
+    monkeypatch.setattr(checkpoint, "ROOT", tmp_path)
+    monkeypatch.setitem(pretrain.CONFIGS, "lab", pretrain.CONFIGS["tiny"])  # seconds, not 30 s
+    model, encode, decode, config, source = checkpoint.lab_model()
+    assert source == "the pretrained checkpoint results/lab/ckpt.pt" and config.n_layer == 1
+    assert decode(encode("ROMEO:")) == "ROMEO:"
+    first = (tmp_path / "results" / "lab" / "ckpt.pt").stat().st_mtime_ns
+    assert _run(tmp_path / "results", text_file, "--max-steps", "2") == 0  # a newer run
+    *_, source = checkpoint.lab_model()
+    assert source == "the pretrained checkpoint results/tiny/ckpt.pt", source
+    assert (tmp_path / "results" / "lab" / "ckpt.pt").stat().st_mtime_ns == first
