@@ -56,11 +56,11 @@ def test_generate_penalises_the_whole_context_of_each_row(impl):
     table[:, 1] = 0.5
     model = BigramLM(table)
     prompt = torch.tensor([[2, 0], [0, 0]])
-    out = impl.generate(model, prompt, 3, block_size=8, temperature=0.0, repetition_penalty=3.0)
+    out = impl.generate(model, prompt, 3, block_size=8, temperature=0.0, repetition_penalty=2.0)
     assert out[0, 2:].tolist() == [3, 1, 2], (
-        f"row 0 already holds token 2 in its prompt: with penalty 3 its logit 1.0 drops to 0.33, "
-        f"so greedy picks 3 (0.8), then 1 (0.5), then 2 again (0.33 beats the penalised 0.27 and "
-        f"0.17 and token 0's 0); got {out[0, 2:].tolist()}")
+        f"row 0 already holds token 2 in its prompt: with penalty 2 its logit 1.0 drops to 0.5, "
+        f"so greedy picks 3 (0.8), then 1 (0.5, tied with token 2: the first argmax), then 2 "
+        f"(0.5 beats the penalised 0.4 and 0.25); got {out[0, 2:].tolist()}")
     assert out[1, 2:].tolist() == [2, 3, 1], (
         f"row 1 has not seen token 2: it picks 2, then 3, then 1 (each row has its own history); "
         f"got {out[1, 2:].tolist()}")
@@ -107,3 +107,43 @@ def test_bad_arguments_are_refused(impl):
     with pytest.raises(ValueError):
         impl.sample_next(torch.zeros(1, 3), temperature=-1.0)
     assert kept(impl.top_p_filter(torch.zeros(1, 4), 1.0)[0]) == [0, 1, 2, 3]
+
+
+@pytest.mark.points(1)
+def test_many_ties_keep_the_lowest_ids_on_any_leading_shape(impl):
+    flat = torch.zeros(2, 3, 256)  # 256 equal tokens: probabilities exactly 1/256
+    for k in (3, 5):
+        out = impl.top_k_filter(flat, k)
+        assert all(kept(row) == list(range(k)) for row in out.reshape(-1, 256)), (
+            f"256 tied logits and k={k}: exactly ids 0..{k - 1} survive in every row of a "
+            "(2, 3, 256) tensor (a stable sort on the last axis)")
+    out = impl.top_p_filter(flat, 3.5 / 256)
+    assert all(kept(row) == [0, 1, 2, 3] for row in out.reshape(-1, 256)), (
+        "256 tied tokens and p = 3.5/256: four tokens reach the mass, ids 0..3, in every row of a "
+        "(2, 3, 256) tensor")
+    seq, _ = impl.beam_search(BigramLM(torch.zeros(256, 256)), torch.tensor([[7]]), 2, 3, 8)
+    assert seq.tolist() == [7, 0, 0], (
+        f"a uniform model over 256 tokens: every candidate ties, the earlier beam and the lower "
+        f"id win: [7, 0, 0]; got {seq.tolist()}")
+
+
+def _greedy_with_penalty(table, prompt, steps, penalty):
+    seq = list(prompt)
+    for _ in range(steps):
+        z = table[seq[-1]].clone()
+        for i in set(seq):
+            z[i] = z[i] / penalty if z[i] > 0 else z[i] * penalty
+        seq.append(int(z.argmax()))
+    return seq
+
+
+@pytest.mark.points(1)
+def test_any_penalty_other_than_one_is_applied(impl, rng):
+    model = bigram(rng, 6, scale=1.0)
+    prompt = torch.tensor([[1, 4, 2]])
+    for penalty in (2.0, 0.5, 1.5):
+        got = impl.generate(model, prompt, 8, 8, temperature=0.0, repetition_penalty=penalty)
+        want = _greedy_with_penalty(model.table, [1, 4, 2], 8, penalty)
+        assert got[0].tolist() == want, (
+            f"greedy generation with repetition_penalty={penalty} (below 1 it rewards "
+            f"repetition): expected {want}, got {got[0].tolist()}")
