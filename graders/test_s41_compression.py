@@ -17,7 +17,8 @@ from graders.helpers import assert_close, check_shape
 
 def rows_of_different_sizes(rng, rows=6, cols=40) -> torch.Tensor:
     """A weight matrix whose rows span three orders of magnitude (where per-channel pays)."""
-    magnitudes = torch.tensor([10.0 ** e for e in rng.uniform(-2, 1, rows)], dtype=torch.float32)[:, None]
+    exponents = rng.uniform(-2, 1, rows)
+    magnitudes = torch.tensor([10.0**e for e in exponents], dtype=torch.float32)[:, None]
     return torch.tensor(rng.normal(size=(rows, cols)), dtype=torch.float32) * magnitudes
 
 
@@ -94,7 +95,7 @@ def test_zero_point_range_exact_zero_and_error_bound(impl, rng):
     for bits in (8, 4):
         levels = 2**bits - 1
         q, scale, zp = impl.quantize_zeropoint(w, bits)
-        assert q.dtype == torch.uint8, f"quantize_zeropoint must return q as torch.uint8, got {q.dtype}"
+        assert q.dtype == torch.uint8, f"quantize_zeropoint must return torch.uint8, got {q.dtype}"
         lo, hi = min(float(w.min()), 0.0), max(float(w.max()), 0.0)
         assert_close(scale, (hi - lo) / levels, f"{bits}-bit affine scale = (hi - lo) / {levels}",
                      rtol=1e-6)

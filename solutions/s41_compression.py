@@ -1,10 +1,10 @@
 """s41 · Compression: make a trained GPT smaller, and measure what it costs.
 
 You build
-    quantize_absmax(w, bits, axis)        symmetric quantisation: q = round(w / s), s = max|w| / qmax
-    quantize_zeropoint(w, bits, axis)     affine quantisation: q = round(w / s) + z, q in [0, 2^b - 1]
+    quantize_absmax(w, bits, axis)        symmetric: q = round(w / s), s = max|w| / qmax
+    quantize_zeropoint(w, bits, axis)     affine: q = round(w / s) + z, q in [0, 2^b - 1]
     dequantize(q, scale, zero_point)      back to floats: (q - z) * s
-    quantize_groupwise(w, bits, group)    int4-style: one absmax scale per `group` weights of a row
+    quantize_groupwise(w, bits, group)    int4-style: one absmax scale per `group` weights
     dequantize_groupwise(q, scales, group)
     quantize_model(model, bits, group)    a copy whose nn.Linear weights went through quantisation
     model_size_bytes(model, bits, group)  the bytes that model would take on disk

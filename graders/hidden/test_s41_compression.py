@@ -62,7 +62,7 @@ def test_affine_parameters_and_levels_equal_torch_ao(impl, rng):
     scale, zp = observer.calculate_qparams()
     q, s, z = impl.quantize_zeropoint(w, 8, axis=0)
     assert_close(s.flatten(), scale, "per-channel scales vs PerChannelMinMaxObserver", rtol=1e-6)
-    assert torch.equal(z.flatten().long(), zp.long()), "per-channel zero points differ from torch.ao's"
+    assert torch.equal(z.flatten().long(), zp.long()), "per-channel zero points differ from torch.ao"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch marks its quantised tensors as deprecated
         want = torch.quantize_per_channel(w, scale.double(), zp, 0, torch.quint8).int_repr()
@@ -148,7 +148,7 @@ def test_prune_model_and_ties_at_the_threshold(impl):
         zeros = sum(int((w == 0).sum()) for w in weights)
         want = (math.floor(0.4 * 288 + 1e-9) if scope == "global"
                 else sum(math.floor(0.4 * n + 1e-9) for n in (84, 84, 120)))
-        assert zeros == want, f"prune_model(0.4, {scope}) zeroed {zeros} Linear weights, want {want}"
+        assert zeros == want, f"prune_model(0.4, {scope}) zeroed {zeros} weights, want {want}"
         assert pruned.head.weight is pruned.emb.weight, "tied weights must stay one tensor"
         assert torch.equal(pruned.up.bias, model.up.bias), "biases are not pruned"
         assert int((model.up.weight == 0).sum()) == 0, "prune_model changed the original"
@@ -198,7 +198,7 @@ class DropoutTeacher(BigramLM):
 @pytest.mark.points(2)
 def test_fit_student_equals_the_reference_loop(impl):
     gen = torch.Generator().manual_seed(3)
-    batches = [(torch.randint(0, 6, (2, 5), generator=gen), torch.randint(0, 6, (2, 5), generator=gen))
+    batches = [tuple(torch.randint(0, 6, (2, 5), generator=gen) for _ in range(2))
                for _ in range(3)]
     start = torch.randn(6, 6, generator=gen, dtype=torch.float64)
     for teacher, kwargs in ((None, {}),
