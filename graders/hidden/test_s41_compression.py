@@ -62,7 +62,7 @@ def test_affine_parameters_and_levels_equal_torch_ao(impl, rng):
     scale, zp = observer.calculate_qparams()
     q, s, z = impl.quantize_zeropoint(w, 8, axis=0)
     assert_close(s.flatten(), scale, "per-channel scales vs PerChannelMinMaxObserver", rtol=1e-6)
-    assert torch.equal(z.flatten().long(), zp.long()), "per-channel zero points differ from torch.ao"
+    assert torch.equal(z.flatten().long(), zp.long()), "zero points differ from torch.ao"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch marks its quantised tensors as deprecated
         want = torch.quantize_per_channel(w, scale.double(), zp, 0, torch.quint8).int_repr()
