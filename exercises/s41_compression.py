@@ -72,6 +72,11 @@ def _check_bits(bits: int) -> None:
         raise ValueError(f"bits must be an integer from 2 to 8, got {bits!r}")
 
 
+def _check_group_size(group_size: int) -> None:
+    if not isinstance(group_size, int) or group_size < 1:
+        raise ValueError(f"group_size must be a positive integer, got {group_size!r}")
+
+
 def _absmax(w: torch.Tensor, axis: int | None) -> torch.Tensor:
     """max|w| over the whole tensor (shape ()), or per index of `axis` with the other dimensions
     kept as size 1 so the result broadcasts against w."""
@@ -114,8 +119,7 @@ def quantize_groupwise(w: torch.Tensor, bits: int = 4, group_size: int = 32):
     then shorter. Returns (q, scales): q torch.int8 shaped like w, scales (..., ceil(n /
     group_size)) with scale = max|group| / qmax (1 for a group of zeros)."""
     _check_bits(bits)
-    if not isinstance(group_size, int) or group_size < 1:
-        raise ValueError(f"group_size must be a positive integer, got {group_size!r}")
+    _check_group_size(group_size)
     raise NotImplementedError("s41 compression: pad the last dimension with zeros to whole groups (zeros change no absmax)")
 
 
@@ -141,6 +145,8 @@ def quantize_model(model: torch.nn.Module, bits: int = 8, group_size: int | None
     group_size is None, else quantize_groupwise. Tied weights stay tied; biases, embeddings not
     shared with a Linear, and norms are unchanged; `model` itself is untouched."""
     _check_bits(bits)
+    if group_size is not None:
+        _check_group_size(group_size)
     raise NotImplementedError("s41 compression: copy, then overwrite each Linear weight in place (keeps ties and the graph)")
 
 
@@ -149,7 +155,11 @@ def model_size_bytes(model: torch.nn.Module, bits: int = 32, group_size: int | N
     weight takes `bits` bits per value, packed (ceil(numel * bits / 8) bytes), plus one float32
     scale (4 bytes) per output row (group_size None) or per group of each row (ceil(in /
     group_size) per row); every other parameter is float32. bits=32 is the plain float32 size
-    (no scales)."""
+    (no scales); any other bits must be 2 to 8 (ValueError otherwise)."""
+    if bits != 32:
+        _check_bits(bits)
+    if group_size is not None:
+        _check_group_size(group_size)
     raise NotImplementedError("s41 compression: count each distinct parameter once, Linear weights at their packed size")
 
 

@@ -227,6 +227,9 @@ def test_bad_arguments_are_refused(impl):
         "quantize_absmax(w, bits=9)": lambda: impl.quantize_absmax(w, 9),
         "quantize_zeropoint(w, bits=8.0)": lambda: impl.quantize_zeropoint(w, 8.0),
         "quantize_groupwise(w, 4, group_size=0)": lambda: impl.quantize_groupwise(w, 4, 0),
+        "model_size_bytes(model, bits=16)": lambda: impl.model_size_bytes(TinyLM(), 16),
+        "model_size_bytes(model, 4, group_size=0)": lambda: impl.model_size_bytes(TinyLM(), 4, 0),
+        "quantize_model(model, 4, group_size=-2)": lambda: impl.quantize_model(TinyLM(), 4, -2),
         "magnitude_masks([w], -0.1)": lambda: impl.magnitude_masks([w], -0.1),
         "magnitude_masks([w], 1.5)": lambda: impl.magnitude_masks([w], 1.5),
         "magnitude_masks([w], 0.5, 'row')": lambda: impl.magnitude_masks([w], 0.5, "row"),
@@ -253,3 +256,59 @@ def test_distillation_on_flat_positions_with_another_ignore_index(impl, rng):
     ce = torch.nn.functional.cross_entropy(s[keep], y[keep])
     assert_close(got, 0.25 * 2.25 * kl + 0.75 * ce, "distillation_loss with ignore_index=5 on "
                  "(N, V) logits", rtol=1e-9)
+
+
+@pytest.mark.points(2)
+def test_edge_cases_one_big_group_zero_groups_negative_ranges_one_row(impl, rng):
+    w = torch.tensor(rng.normal(size=(3, 5)))
+    q, scales = impl.quantize_groupwise(w, 4, 8)  # one group longer than the row
+    assert tuple(scales.shape) == (3, 1), (
+        f"groups of 8 on rows of 5: scales (3, 1), got {tuple(scales.shape)}")
+    assert_close(scales[:, 0], w.abs().amax(dim=1) / 7, "a group longer than the row", rtol=1e-12)
+    w = torch.tensor(rng.normal(size=(2, 12)))
+    w[1, 4:8] = 0.0
+    q, scales = impl.quantize_groupwise(w, 4, 4)
+    assert float(scales[1, 1]) == 1.0 and int(q[1, 4:8].abs().sum()) == 0, (
+        "a group of zeros gets scale 1 and q = 0 (no 0 / 0)")
+    w3 = torch.tensor(rng.normal(size=(3, 4, 5)))
+    q, scales = impl.quantize_groupwise(w3, 4, 2)
+    back = impl.dequantize_groupwise(q, scales, 2)
+    assert tuple(back.shape) == (3, 4, 5), "dequantize_groupwise on (3, 4, 5) keeps the shape"
+    want = q.double() * scales.repeat_interleave(2, dim=-1)[..., :5]
+    assert_close(back, want, "dequantize_groupwise on a 3-D tensor", rtol=1e-12)
+    negative = -torch.tensor(rng.uniform(0.5, 2.0, size=(3, 6)))
+    q, s, z = impl.quantize_zeropoint(negative, 8)
+    assert int(z) == 255 and int(q.max()) <= 255, "all-negative: the range is [min w, 0], z = 255"
+    assert_close(s, -negative.min() / 255, "all-negative tensor: scale = -min / 255", rtol=1e-12)
+    mixed = negative.clone()
+    mixed[0] = -mixed[0]
+    q, s, z = impl.quantize_zeropoint(mixed, 8, axis=0)
+    assert_close(s.flatten()[1:], -mixed[1:].amin(dim=1) / 255,
+                 "per-row scales of all-negative rows: -min / 255 (the range ends at 0)",
+                 rtol=1e-12)
+    assert z.flatten().tolist() == [0, 255, 255], "zero points: 0 for a positive row, 255 else"
+    small, big = torch.arange(1.0, 9.0) / 100, torch.arange(1.0, 9.0)
+    masks = impl.magnitude_masks([small, big], 0.5, "".join(["lay", "er"]))  # built at runtime
+    assert [int((~m).sum()) for m in masks] == [4, 4], (
+        "scope='layer' (compared with ==, not `is`) prunes half of each tensor")
+    one_row = torch.nn.Linear(5, 1, bias=False)
+    assert impl.model_size_bytes(one_row, 8) == 5 + 4, "an nn.Linear(5, 1): 5 bytes + one scale"
+    assert impl.model_size_bytes(one_row, 4, 2) == 3 + 4 * 3, "int4 groups of 2 on a 1x5 row"
+
+
+@pytest.mark.points(1)
+def test_fit_student_from_scratch_skips_ignored_targets(impl):
+    gen = torch.Generator().manual_seed(5)
+    batches = []
+    for _ in range(2):
+        x = torch.randint(0, 6, (2, 5), generator=gen)
+        y = torch.randint(0, 6, (2, 5), generator=gen)
+        y[:, :2] = -100  # a prompt's positions carry no loss
+        batches.append((x, y))
+    start = torch.randn(6, 6, generator=gen, dtype=torch.float64)
+    ours, theirs = BigramLM(start), BigramLM(start)
+    got = impl.fit_student(ours, batches, steps=3, lr=0.1)
+    want = reference_fit(theirs, batches, 3, 0.1, None, 2.0, 0.5)
+    assert_close(torch.tensor(got), torch.tensor(want),
+                 "fit_student without a teacher on targets with -100 (ignored) positions",
+                 rtol=1e-9)
