@@ -53,6 +53,11 @@ def test_target_probs_gives_each_position_its_own_window_past_the_block(impl):
         want = softmax_t(model(seq[:, max(0, end - 5):end])[0][0, -1], 0.8)
         assert_close(rows[j], want, f"row {j}: the window of the last 5 tokens before token "
                      f"{end}", rtol=1e-12)
+    rows, calls = impl.target_probs(model, seq[:, :7], 4, 1.0, 5)  # windows from the start
+    for j, end in enumerate(range(3, 8)):
+        want = softmax_t(model(seq[:, max(0, end - 5):end])[0][0, -1], 1.0)
+        assert_close(rows[j], want, f"7 tokens, block 5, n=4: row {j} sees tokens "
+                     f"{max(0, end - 5)}..{end - 1}", rtol=1e-12)
     short = seq[:, :5]
     rows, calls = impl.target_probs(model, short, 3, 1.3, 5)
     assert calls == 1 and tuple(rows.shape) == (4, 4), "within the block: one forward, 4 rows"
