@@ -123,11 +123,10 @@ run.figure(fig, "accuracy_vs_training_size")
 # (the blue bars lean towards ADV, PUNCT and DET: backwards). Mapping the training words
 # seen only once to `<unk>` (any id outside the vocabulary counts there) teaches the column
 # which tags rare words belong to: the open classes (NOUN, ADJ, VERB), almost never DET or
-# PUNCT. Whether that
-# lifts the accuracy on unseen words depends on the corpus: here the context already rules
-# the closed classes out, and what is left (NOUN against ADJ against VERB) the column cannot
-# settle. Real taggers add what an HMM's single word id cannot see: suffixes ("-ly", "-ing"),
-# capitals, digits.
+# PUNCT. Whether that lifts the accuracy on unseen words depends on the corpus: here the
+# context already rules the closed classes out, and what is left (NOUN against ADJ against
+# VERB) the column cannot settle. Real taggers add what an HMM's single word id cannot see:
+# suffixes ("-ly", "-ing"), capitals, digits.
 
 
 # %%
