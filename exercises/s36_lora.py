@@ -94,10 +94,13 @@ def apply_lora(model: nn.Module, rank: int = 8, alpha: float = 16.0,
     """Replace, in place, every nn.Linear whose dotted module name equals a target or ends
     with "." + target by LoRALinear(module, rank, alpha, dropout), and make every parameter
     of the model that is not a lora_A / lora_B stop requiring grad. Returns the wrapped names
-    in model.named_modules() order. ValueError when nothing matches."""
-    raise NotImplementedError("s36 lora: find matching nn.Linear modules, swap them for LoRALinear, freeze the rest")
+    in model.named_modules() order. ValueError, with the model untouched, when nothing
+    matches."""
+    names: list[str] = []
+    raise NotImplementedError("s36 lora: the names of the nn.Linear modules that match a target")
     if not names:
         raise ValueError(f"no nn.Linear module name ends with any of {targets}")
+    raise NotImplementedError("s36 lora: freeze the whole model, then swap each match for a LoRALinear")
     return names
 
 

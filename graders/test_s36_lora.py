@@ -218,8 +218,11 @@ def test_apply_lora_targets_rank_and_alpha_are_honoured(impl, rng):
     assert impl.count_trainable(model) == 2 * 2 * ((E + 4 * E) + (4 * E + E)), (
         "rank 2 on c_fc (16 -> 64) and mlp.c_proj (64 -> 16) of two blocks: 2 * 2 * (80 + 80)")
     for bad in (("c_att",), ("wte",), ("h.0.attn",)):
+        untouched = tiny_gpt(2)
         with pytest.raises(ValueError):
-            impl.apply_lora(tiny_gpt(2), targets=bad)  # a partial name, an Embedding, a block
+            impl.apply_lora(untouched, targets=bad)  # a partial name, an Embedding, a block
+        assert all(p.requires_grad for p in untouched.parameters()), (
+            f"targets {bad} match nothing: raise the ValueError before freezing the model")
 
 
 @pytest.mark.points(2)
@@ -240,7 +243,14 @@ def test_model_merge_unmerge_norms_and_adapter_state(impl, rng):
     state = impl.lora_state_dict(model)
     assert sorted(state) == sorted(f"{n}.lora_{m}" for n in names for m in "AB"), (
         f"lora_state_dict holds exactly the lora_A / lora_B entries, got {sorted(state)}")
+    deltas = {n: model.get_submodule(n).delta_weight().detach().clone() for n in names}
     assert impl.merge_lora(model) == 4, "merge_lora returns how many layers it merged"
+    for n in names:
+        m = model.get_submodule(n)
+        assert m.merged, f"after merge_lora, {n} must be merged (call merge() on every layer)"
+        assert_close(m.base.weight, base_w[n + ".weight"] + deltas[n],
+                     f"after merge_lora, {n}.base.weight = W + (alpha / rank) B A",
+                     rtol=1e-10)  # one float64 addition
     assert_close(model(idx), tuned, "the merged model equals the unmerged one", atol=1e-5)
     assert impl.unmerge_lora(model) == 4, "unmerge_lora returns how many layers it unmerged"
     for n, p in model.named_parameters():

@@ -120,19 +120,23 @@ def apply_lora(model: nn.Module, rank: int = 8, alpha: float = 16.0,
     """Replace, in place, every nn.Linear whose dotted module name equals a target or ends
     with "." + target by LoRALinear(module, rank, alpha, dropout), and make every parameter
     of the model that is not a lora_A / lora_B stop requiring grad. Returns the wrapped names
-    in model.named_modules() order. ValueError when nothing matches."""
-    # BEGIN SOLUTION: find matching nn.Linear modules, swap them for LoRALinear, freeze the rest
-    names = [name for name, m in model.named_modules()
-             if isinstance(m, nn.Linear)
-             and any(name == t or name.endswith("." + t) for t in targets)]
+    in model.named_modules() order. ValueError, with the model untouched, when nothing
+    matches."""
+    names: list[str] = []
+    # BEGIN SOLUTION: the names of the nn.Linear modules that match a target
+    names += [name for name, m in model.named_modules()
+              if isinstance(m, nn.Linear)
+              and any(name == t or name.endswith("." + t) for t in targets)]
+    # END SOLUTION
+    if not names:
+        raise ValueError(f"no nn.Linear module name ends with any of {targets}")
+    # BEGIN SOLUTION: freeze the whole model, then swap each match for a LoRALinear
     model.requires_grad_(False)
     for name in names:
         parent_name, _, child = name.rpartition(".")
         layer = LoRALinear(model.get_submodule(name), rank, alpha, dropout)
         model.get_submodule(parent_name).add_module(child, layer)  # replaces the nn.Linear
     # END SOLUTION
-    if not names:
-        raise ValueError(f"no nn.Linear module name ends with any of {targets}")
     return names
 
 
