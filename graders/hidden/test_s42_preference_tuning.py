@@ -15,6 +15,7 @@ from graders.test_s42_preference_tuning import (
     Hidden,
     TinyLM,
     f64,
+    loop_logprobs,
     pad_batch,
     preference_batch,
 )
@@ -155,3 +156,15 @@ def test_dpo_gradient_grows_with_beta_near_the_reference(impl):
     # at h = 0, d loss / d pi_c = -beta * sigma(0) = -beta / 2
     assert grads == pytest.approx([-0.05, -0.5], rel=1e-9), (
         f"at policy == reference the gradient on the chosen log-prob is -beta / 2; got {grads}")
+
+
+@pytest.mark.points(1)
+def test_response_logprobs_of_a_float32_model(impl, rng):
+    model = TinyLM(seed=13, dtype=torch.float32)
+    ids, mask = pad_batch([(rng.integers(1, 11, 3).tolist(), rng.integers(1, 11, 4).tolist()),
+                           (rng.integers(1, 11, 1).tolist(), rng.integers(1, 11, 2).tolist())])
+    with torch.no_grad():
+        got = impl.response_logprobs(model, ids, mask)
+        # the loop scores in float64: float32 logits agree to ~1e-6
+        assert_close(got, loop_logprobs(model, ids, mask).float(),
+                     "response_logprobs of a float32 model", rtol=1e-5, atol=1e-5)
