@@ -138,7 +138,7 @@ def compare_models(generators: dict[str, Callable[[str], str]], examples: list[d
     EM all - paraphrase EM all}, "perplexity": perplexities, "failures": {name: {category:
     count}} over examples (FAILURES order, zeros kept), "side_by_side": [{"prompt",
     "response", name: answer, ...}] for random.Random(seed).sample(range(len(examples)),
-    min(n_show, len(examples))), in that order}."""
+    min(n_show, len(examples))), in that order}; an empty list scores 0.0 everywhere."""
     raise NotImplementedError("s38 evaluation: answer every prompt, score per task, categorise, sample the showcase")
 
 

@@ -31,6 +31,9 @@ class TableLM(torch.nn.Module):
 
     def forward(self, idx, targets=None):
         assert idx.dim() == 2, f"the model takes (B, T) token ids, was fed shape {tuple(idx.shape)}"
+        assert idx.size(1) >= 1, (
+            "the model was fed an empty window: the last window starts before the last token "
+            "(there are N - 1 targets, range(0, N - 1, block_size))")
         assert idx.size(1) <= self.pos.size(0), (
             f"the model was fed {idx.size(1)} tokens, more than block_size {self.pos.size(0)}: "
             "each window holds at most block_size inputs")
@@ -215,7 +218,7 @@ def test_failure_modes_follow_the_documented_order(impl):
     ex = {"task": "upper", "prompt": "Upper: dog", "response": "DOG", "word": "dog"}
     cases = {"DOG": None, " DOG\n": None, "": "empty", "  ": "empty", "dog": "copied the word",
              "DOGDOG": "run-on", "DOG!": "run-on", "DO": "cut short", "Dog": "wrong case",
-             "cat": "other"}
+             " dog\n": "copied the word", "cat": "other", "zebra": "other"}
     for answer, want in cases.items():
         got = impl.failure_mode(ex, answer)
         assert got == want, (

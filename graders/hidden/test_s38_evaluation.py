@@ -131,7 +131,21 @@ def test_report_calls_each_generator_once_per_prompt_and_keeps_zeros(impl):
     one = impl.compare_models({"m": TUNED.get}, EXAMPLES[:1], [], {}, n_show=0, seed=0)
     assert one["side_by_side"] == [] and one["paraphrase_exact_match"]["m"] == {"all": 0.0}, (
         "no paraphrases: paraphrase EM 'all' is 0.0; n_show=0: nothing shown")
-    assert one["sensitivity"] == {"m": 1.0}
+    assert one["sensitivity"] == {"m": 1.0} and one["token_f1"] == {"m": 1.0}, (
+        "one example answered right: sensitivity 1.0 (no paraphrases) and mean token F1 1.0")
+    none = impl.compare_models({"m": TUNED.get}, [], [], {}, n_show=3, seed=0)
+    assert none["exact_match"] == {"m": {"all": 0.0}} and none["token_f1"] == {"m": 0.0}, (
+        "no examples at all: every share is 0.0 (and nothing is divided by zero)")
+
+
+@pytest.mark.points(1)
+def test_report_groups_tasks_by_value_not_identity(impl):
+    def rebuilt(exs):  # task strings made at run time: equal, but not the same objects
+        return [{**e, "task": "".join(list(e["task"]))} for e in exs]
+    out = impl.compare_models({"tuned": TUNED.get}, rebuilt(EXAMPLES), rebuilt(PARAPHRASES),
+                              {}, n_show=0, seed=0)
+    assert out["exact_match"]["tuned"] == {"reverse": 1.0, "upper": 0.5, "all": 0.75}, (
+        "examples of the same task must be grouped by the task's value (==, not `is`)")
 
 
 @pytest.mark.points(1)
