@@ -139,3 +139,40 @@ def test_long_prompts_are_cropped_and_the_edges_of_generate(impl, rng):
         f"the window is recomputed; saw {widths}")
     with pytest.raises(ValueError):
         model.forward_cached(tokens(rng, (1, 7)))
+
+
+@pytest.mark.points(1)
+def test_the_mlp_and_the_block_work_alone(impl, rng):
+    torch.manual_seed(1)
+    cfg = impl.GPTConfig(vocab_size=11, block_size=16, n_layer=1, n_head=2, n_embd=8, bias=False)
+    mlp, block = impl.MLP(cfg).double(), impl.Block(cfg).double()
+    assert mlp.c_fc.weight.shape == (32, 8) and mlp.c_fc.bias is None, "MLP: c_fc is E -> 4E"
+    assert block.ln_1.bias is None and block.attn.c_attn.bias is None, (
+        "bias=False: no biases in the block's LayerNorms and linears")
+    x = torch.tensor(rng.normal(size=(2, 7, 8)))
+    with torch.no_grad():
+        want_mlp = mlp.c_proj(torch.nn.functional.gelu(mlp.c_fc(x), approximate="tanh"))
+        assert_close(mlp(x), want_mlp, "MLP: c_proj(gelu_tanh(c_fc(x)))", rtol=TOL, atol=TOL)
+        full, _ = block(x)
+        h = x + block.attn(block.ln_1(x))[0]
+        assert_close(full, h + block.mlp(block.ln_2(h)), "Block: pre-LN x + attn(ln_1(x)), "
+                     "then + mlp(ln_2(x))", rtol=TOL, atol=TOL)
+        _, cache = block(x[:, :3])
+        part, (k, _) = block(x[:, 3:], cache)
+    assert_close(part, full[:, 3:], "Block: 4 new positions after 3 cached ones",
+                 rtol=TOL, atol=TOL)
+    check_shape(k, (2, 2, 7, 4), "the cache a Block returns", "(B, n_head, positions, hs)")
+
+
+@pytest.mark.points(1)
+def test_a_block_size_above_256_is_handled_like_any_other(impl, rng):
+    # CPython shares the int objects up to 256: `length is block_size` would pass below it
+    model = tiny_gpt(impl, seed=11, block=260, n_layer=1, n_head=1, n_embd=4)
+    widths = attn_widths(model)
+    prompt = tokens(rng, (1, 258))
+    out = impl.generate(model, prompt, 4)
+    assert widths == [258, 1, 1, 260], (
+        "block_size 260, a 258-token prompt, 4 new tokens: prefill 258, two steps of one token "
+        f"fill the cache to 260, then the window is recomputed; saw {widths}")
+    assert torch.equal(out, reference_generate(model, prompt, 4)), (
+        "with block_size 260 the cached tokens must equal nanoGPT's loop")
