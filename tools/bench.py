@@ -7,6 +7,7 @@
     python tools/bench.py steps s06 s07    # only some steps
     python tools/bench.py pretrain         # s30's reference on nanoGPT's CPU config (minutes)
     python tools/bench.py pretrain --nanogpt PATH   # + nanoGPT's train.py, at the same time
+    python tools/bench.py kvcache          # s35's decoding tokens/s with and without the cache
 
 A step benchmark is tools/benchmarks/<id>.py with ``bench() -> list[dict]``; each row has
 step, task, data, ours_s, metric, ours and, where an oracle exists, sklearn_s and sklearn
@@ -270,17 +271,50 @@ def print_pretrain(rows: list[dict]) -> None:
         print(f"\nthroughput ratio ours / nanoGPT: {ratio:.2f}")
 
 
+def bench_kvcache(threads: int) -> dict:
+    """s35's reference: greedy tokens/s with and without the KV cache, filling block 256."""
+    import torch
+
+    step = importlib.import_module("solutions.s35_kv_cache")
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    config = step.GPTConfig(vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384)
+    model = step.GPT(config).eval()
+    prompt = torch.zeros(1, 1, dtype=torch.long)
+    new = config.block_size - 1  # the cache fills the block exactly
+    out, wall, cpu = {}, {}, {}
+    for use_cache in (False, True):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out[use_cache] = step.generate(model, prompt, new, use_cache=use_cache)
+        wall[use_cache], cpu[use_cache] = time.perf_counter() - t0, time.process_time() - c0
+    return {"params": sum(p.numel() for p in model.parameters()), "new_tokens": new,
+            "threads": threads, "plain_tok_s": new / wall[False], "cached_tok_s": new / wall[True],
+            "plain_cpu_tok_s": new / cpu[False], "cached_cpu_tok_s": new / cpu[True],
+            "same_tokens": torch.equal(out[False], out[True])}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print the README's benchmark tables.")
-    parser.add_argument("what", nargs="?", choices=["all", "steps", "check", "first", "pretrain"],
+    parser.add_argument("what", nargs="?", choices=["all", "steps", "check", "first", "pretrain",
+                                                      "kvcache"],
                         default="all")
     parser.add_argument("steps", nargs="*", help="limit to these step ids")
     parser.add_argument("--nanogpt", help="pretrain: a nanoGPT checkout to run alongside")
-    parser.add_argument("--threads", type=int, default=1, help="pretrain: torch threads each")
+    parser.add_argument("--threads", type=int, default=1, help="pretrain / kvcache: torch threads")
     parser.add_argument("--max-steps", type=int, help="pretrain: fewer iterations (a quick look)")
     args = parser.parse_args(argv)
     if args.what == "pretrain":
         print_pretrain(bench_pretrain(args.nanogpt, args.threads, args.max_steps))
+        return 0
+    if args.what == "kvcache":
+        r = bench_kvcache(args.threads)
+        print(f"| GPT parameters | new tokens (block 256) | threads | tokens/s, no cache | "
+              f"tokens/s, KV cache | speed-up | per CPU second: no cache / cache | "
+              f"same tokens |\n|---|---|---|---|---|---|---|---|\n"
+              f"| {r['params'] / 1e6:.1f}M | {r['new_tokens']} | {r['threads']} | "
+              f"{r['plain_tok_s']:.0f} | {r['cached_tok_s']:.0f} | "
+              f"{r['cached_tok_s'] / r['plain_tok_s']:.1f}× | {r['plain_cpu_tok_s']:.0f} / "
+              f"{r['cached_cpu_tok_s']:.0f} | {r['same_tokens']} |")
         return 0
     only = [find_step(s).id for s in args.steps]
     if args.what == "first":
