@@ -47,8 +47,9 @@ class Block(nn.Module):
         self.ln_2, self.mlp = nn.LayerNorm(e), MLP(e)
 
     def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+        # written in another order than s26's answer, which this file must not reveal
+        x = self.attn(self.ln_1(x)) + x
+        return self.mlp(self.ln_2(x)) + x
 
 
 class TinyGPT(nn.Module):

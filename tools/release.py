@@ -275,7 +275,7 @@ def find_leaks(edition: Path, steps: list[Step] | None = None) -> list[str]:
       has 40+ characters besides trivial lines like ``return self``, which occur anywhere),
       unless the authors ship that code on purpose as the given code of another step's stub
       (later steps are handed earlier answers, so they never grade them).
-    - No file names a hidden test (one that has no public namesake), and no solutions/,
+    - No file names a hidden test (one that has no public namesake in any step), and no solutions/,
       graders/hidden/, graders/mutants/ or instructor tool is present.
     """
     steps = load_steps() if steps is None else steps
@@ -292,6 +292,10 @@ def find_leaks(edition: Path, steps: list[Step] | None = None) -> list[str]:
                 leaks += [f"{rel} holds its own solution ({b.splitlines()[0]})"
                           for b in bodies if _holds(own, b.splitlines())]
     secrets: list[tuple[str, list[str]]] = []  # (what, lines that must not appear together)
+    # A hidden test's name that another step ships as a public test (test_bad_arguments_are_
+    # refused, say) is a generic name: seeing it in that public file tells a learner nothing.
+    public_names = {name for step in steps if step.public_graders.exists()
+                    for name in re.findall(r"(?m)^def (test_\w+)", step.public_graders.read_text())}
     for step in steps:
         if step.solution.exists():
             for body in region_bodies(step.solution.read_text()):
@@ -302,7 +306,7 @@ def find_leaks(edition: Path, steps: list[Step] | None = None) -> list[str]:
         if step.hidden_graders.exists():
             public = step.public_graders.read_text() if step.public_graders.exists() else ""
             for name in re.findall(r"(?m)^def (test_\w+)", step.hidden_graders.read_text()):
-                if name not in public:
+                if name not in public and name not in public_names:
                     secrets.append((f"hidden test {name} of {step.id}", [name]))
     for path in sorted(p for p in edition.rglob("*") if p.is_file() and ".git" not in p.parts):
         text = _text_of(path)
