@@ -12,7 +12,9 @@ refuses it with an integrity verdict (0 points, one sentence naming the line) wh
   step rebuilds, e.g. torch's own attention in s24, scikit-learn anywhere);
 - uses the names that reach into other code: ``eval``/``exec``/``compile``/``__import__``/
   ``globals``/``vars``/..., attributes such as ``__globals__``, ``__dict__``,
-  ``__subclasses__``, ``f_back``, ``tb_frame``, ``modules``, a private attribute (``_x``) or a
+  ``__subclasses__``, ``f_back``, ``tb_frame``, ``modules`` (except a call ``model.modules()``,
+  torch's iterator over submodules: ``sys.modules`` is a dict, which cannot be called), a
+  private attribute (``_x``) or a
   system module (``sys``, ``os``, ``signal``, ...) reached through an imported module, and
   ``getattr``/``setattr``/``delattr`` with a computed name on anything but ``self``/``cls``.
 
@@ -89,6 +91,7 @@ class _Checker(ast.NodeVisitor):
         self.step, self.rules, self.shown = step, rules, shown
         self.aliases: dict[str, str] = {}  # local name -> dotted module path it stands for
         self.problems: list[tuple[int, str]] = []
+        self.module_iterators: set[int] = set()  # ids of the `.modules` in `x.modules()` calls
 
     def problem(self, node: ast.AST, text: str) -> None:
         self.problems.append((node.lineno, f"{self.shown}, line {node.lineno}: {text}"))
@@ -170,7 +173,9 @@ class _Checker(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         attr = node.attr
         dotted = self.dotted(node)
-        if attr in BANNED_ATTRS:
+        if id(node) in self.module_iterators:
+            pass  # `model.modules()`: torch's submodule iterator, not `sys.modules`
+        elif attr in BANNED_ATTRS:
             self.problem(node, f"`.{attr}` reaches into code that is not yours; graded code "
                                "may only compute its answers.")
         elif dotted is not None and (attr.startswith("_") and not attr.startswith("__")
@@ -185,6 +190,9 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
+        if (isinstance(func, ast.Attribute) and func.attr == "modules" and not node.args
+                and not node.keywords):
+            self.module_iterators.add(id(func))
         if isinstance(func, ast.Name) and func.id in DYNAMIC_ATTR_CALLS and len(node.args) >= 2:
             obj, name = node.args[0], node.args[1]
             literal = isinstance(name, ast.Constant) and isinstance(name.value, str)

@@ -94,6 +94,9 @@ REACHING_IN = {
     "computed_getattr": ("import numpy as np\nf = getattr(np, 'sy' + 's')\n",
                          "`getattr` with a computed name"),
     "getattr_banned": ("def f(x):\n    return getattr(x, '__dict__')\n", "'__dict__'"),
+    "modules_attribute": ("def f(m):\n    return m.modules\n", "line 2: `.modules`"),
+    "modules_subscript": ("def f(m):\n    return m.modules['numpy']\n", "`.modules`"),
+    "modules_called_with_arguments": ("def f(m):\n    return m.modules(1)\n", "`.modules`"),
 }
 
 
@@ -115,6 +118,14 @@ def test_setattr_with_a_computed_name_is_fine_on_self(tmp_path):
     source = ("class A:\n    def f(self, name):\n        setattr(self, name, 1)\n"
               "        return getattr(self, name)\n")
     assert problems("s06", source, tmp_path) == []
+
+
+def test_torchs_submodule_iterator_is_fine(tmp_path):
+    # `model.modules()` walks an nn.Module's layers; only `sys.modules`-style access (an
+    # attribute read, never a call without arguments) is refused.
+    source = ("import torch\n\ndef count(model):\n"
+              "    return sum(1 for m in model.modules() if isinstance(m, torch.nn.Linear))\n")
+    assert problems("s16", source, tmp_path) == []
 
 
 def test_a_refused_file_scores_nothing_and_never_runs(tmp_path):
