@@ -32,7 +32,7 @@ The report, ``graders/mutation/<step id>.toml``, is written by ``run`` and read 
     not_valid = []                # ids of edits that are not valid Python or change nothing
     died = []                     # ids killed only by a crash or the time budget (not sampled)
     [hashes]                      # sha256 of the files the verdicts depend on (only these)
-    solution = "..."
+    solution_code = "..."         # the solution's code, docstrings and comments left out
     public_graders = "..."
     hidden_graders = "..."
     [summary]
@@ -59,6 +59,7 @@ report (``check`` re-grades a sample, which catches a helper that stopped checki
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
 import hashlib
 import importlib.metadata
@@ -183,9 +184,38 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
 
 
+DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def code_sha256(path: Path) -> str:
+    """sha256 of a module's code without its docstrings and comments: what mutants are made
+    from and graded on. Rewording a docstring (which rewrites the learner's stub, not the
+    verdicts) leaves the report valid; any change to code, even a moved line, stales it."""
+    if not path.exists():
+        return ""
+    tree = ast.parse(path.read_bytes())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        documented = isinstance(node, DOCUMENTED) and body and isinstance(body[0], ast.Expr)
+        if documented and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
 def current_hashes(step: Step) -> dict[str, str]:
-    return {"solution": sha256(step.solution), "public_graders": sha256(step.public_graders),
+    return {"solution_code": code_sha256(step.solution),
+            "public_graders": sha256(step.public_graders),
             "hidden_graders": sha256(step.hidden_graders)}
+
+
+def stale_hashes(step: Step, recorded: dict[str, str]) -> list[str]:
+    """The names of the recorded hashes that no longer match the files."""
+    now = current_hashes(step)
+    if "solution_code" not in recorded:  # written before code hashing: the whole file counted
+        now = {"solution": sha256(step.solution), **{k: v for k, v in now.items()
+                                                      if k != "solution_code"}}
+    return [k for k, v in now.items() if recorded.get(k) != v]
 
 
 def ids_digest(ids: list[str]) -> str:
@@ -336,7 +366,7 @@ def report_problems(step: Step, report: dict | None) -> list[str]:
         problems.append(f"{step.id}: the report was made with {report.get('tool')} "
                         f"{report.get('tool_version')}, {TOOL} {tool_version()} is installed; "
                         f"{run_it}")
-    stale = [k for k, v in current_hashes(step).items() if report.get("hashes", {}).get(k) != v]
+    stale = stale_hashes(step, report.get("hashes", {}))
     if stale:
         problems.append(f"{step.id}: the report is stale ({', '.join(stale)} changed since it "
                         f"was written); {run_it}")

@@ -92,9 +92,31 @@ def test_report_round_trips_and_judges(tmp_path, monkeypatch):
     loaded["survivor"][1]["not_killed"] = "left on purpose"
     loaded["summary"]["kill_rate"] = 0.9
     assert any("below 95%" in p for p in mutation.report_problems(step, loaded))
-    loaded["hashes"]["solution"] = "0" * 64
-    assert any("stale (solution changed" in p for p in mutation.report_problems(step, loaded))
+    loaded["hashes"]["solution_code"] = "0" * 64
+    assert any("stale (solution_code changed" in p
+               for p in mutation.report_problems(step, loaded))
     assert "no mutation report" in mutation.report_problems(step, None)[0]
+
+
+def test_a_reworded_docstring_keeps_the_report_and_a_code_change_stales_it(tmp_path):
+    source = (tmp_path / "before.py")
+    source.write_text('"""Module."""\n\ndef f(x):\n    """Twice x."""\n    return 2 * x  # why\n')
+    reworded = tmp_path / "reworded.py"
+    reworded.write_text('"""A module, said\nat length."""\n\ndef f(x):\n    """Doubles."""\n'
+                        '    # a new comment\n    return 2 * x\n')
+    changed = tmp_path / "changed.py"
+    changed.write_text('"""Module."""\n\ndef f(x):\n    """Twice x."""\n    return x + x\n')
+    assert mutation.code_sha256(source) == mutation.code_sha256(reworded)
+    assert mutation.code_sha256(source) != mutation.code_sha256(changed)
+
+
+def test_a_report_from_before_code_hashing_is_checked_on_the_whole_file():
+    step = find_step("s00")
+    recorded = {"solution": mutation.sha256(step.solution),
+                "public_graders": mutation.sha256(step.public_graders),
+                "hidden_graders": mutation.sha256(step.hidden_graders)}
+    assert mutation.stale_hashes(step, recorded) == []
+    assert mutation.stale_hashes(step, {**recorded, "solution": "0" * 64}) == ["solution"]
 
 
 def test_explain_keeps_a_reason_and_recounts(tmp_path, monkeypatch):
