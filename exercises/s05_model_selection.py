@@ -6,9 +6,8 @@ You build
     SelectKBest, Pipeline                 preprocessing that is *fitted*, hence must be refitted
     kfold, stratified_kfold               (train, val) index pairs whose val parts partition rows
     cross_validate, search, grid_search, random_search, validation_curve, learning_curve
-Why the only honest judge of a degree or a penalty is data the candidate never trained on, why
-the best of many CV scores is optimistic, and how a selector fitted outside CV "learns" pure
-noise: the lab shows each one.
+The lab shows why only unseen data can judge a degree or a penalty, and how a selector
+fitted outside CV "learns" pure noise.
 
 The math (alpha conventions are scikit-learn's, so `alpha` means the same thing there)
     Ridge:  min_w,b ||y - Xw - b||^2 + alpha ||w||^2             (sum of squares, no 1/n)
@@ -20,8 +19,8 @@ The math (alpha conventions are scikit-learn's, so `alpha` means the same thing 
             rho_j = x_j . (y - Xw + x_j w_j) (the residual without feature j) and
             S(z, t) = sign(z) max(|z| - t, 0) is soft-thresholding: small rho_j -> exactly 0.
     Polynomial features: d inputs, degree p give C(d + p, p) - 1 monomials: capacity explodes.
-    Leakage: a scaler or a selector LEARNS from data, so CV takes a factory make_model(**params)
-    that returns a fresh, unfitted Pipeline, and fits all of it inside each fold.
+    Leakage: CV takes a factory make_model(**params) (a fresh, unfitted Pipeline) and fits
+    all of it inside each fold.
 
 Shapes
     X: (n, d) float, y: (n,). A fold is (train_idx, val_idx), int arrays whose val parts over

@@ -8,9 +8,8 @@ You build
     cross_val_score, end_to_end_report   k-fold CV of a whole pipeline, and a held-out test report
 Given: accuracy, kfold_indices, Ridge and RidgeClassifier (the model at the end), format_report.
 
-Why: every preparation step (scaling, encoding, binning) learns parameters from data -- a
-mean, a category list, quantile edges -- that belong to the model: learned on training rows
-only, then frozen. A Pipeline makes that automatic, so CV refits the whole chain in every fold.
+Every preparation step learns parameters (a mean, a category list, quantile edges) that belong
+to the model: learned on training rows only, then frozen; the lab measures the leak otherwise.
 
 The contract
     transformer.fit(X, y=None) learns state and returns self; transformer.transform(X) applies
@@ -29,8 +28,6 @@ The pieces
     (np.quantile, linear interpolation); bin(x) = number of inner edges <= x, in 0..n_bins-1
     (then one-hot, a linear model can fit a non-monotone effect: the lab does).
     Baselines: the most frequent training class (ties: the smallest label), or the mean.
-Leakage: any of these fitted on all rows before splitting lets validation / test rows shape
-the features, and the score is optimistic (the lab measures it).
 Shapes: X (n, d) array, numeric or object (mixed strings and numbers); y (n,).
 
 You should be able to explain

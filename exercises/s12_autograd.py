@@ -21,12 +21,8 @@ The math
     backward() visits the nodes in REVERSE topological order (consumers before their inputs)
     and, for every edge node -> child, does  child.grad += local_derivative * node.grad
     (``+=``: a node used along several paths receives the sum of their contributions).
-
-Design notes
-    Local derivatives are plain numbers, not micrograd's ``_backward`` closures (which refer
-    to their own output node: a reference cycle per node). With no cycles a graph is freed by
-    reference counting as soon as the loss goes out of scope, so ``train`` can pause the cycle
-    collector. backward() resets the interior nodes' grads and adds into the leaves.
+    Local derivatives are plain numbers, not micrograd's closures: no reference cycles, so
+    ``train`` can pause the cycle collector (the lab's section 3 measures why).
 """
 
 from __future__ import annotations

@@ -11,16 +11,11 @@ You build
 
 Until now you wrote every gradient (s11), an autograd engine (s12), the optimizers (s13),
 dropout and normalisation (s14): torch now does that work, and this step builds the loop
-every later step reuses. The lab's last section explains the pieces at length, and lists
-what you should be able to explain.
-
-The pieces
-    A training step, in this order: model.train(); optimizer.zero_grad(); loss =
-    loss_fn(model(x), y); loss.backward() (it ADDS into .grad); optimizer.step().
-    Evaluation needs model.eval() (dropout off, BatchNorm on running statistics) AND
-    torch.no_grad() (no graph). Layers in a plain Python list do not register.
-    An exact resume restores everything that shapes the next step: parameters, optimizer
-    state, step counter, position in the data, and the torch, NumPy and Python generators.
+every later step reuses. An exact resume restores everything that shapes the next step:
+parameters, optimizer state, step counter, position in the data, and the torch, NumPy and
+Python generators. The lab's last section explains each piece (why zero_grad, why eval()
+AND no_grad, why a plain list of layers does not register) and what you should be able to
+explain.
 """
 
 from __future__ import annotations
