@@ -106,27 +106,6 @@ def test_equalized_odds_takes_the_larger_gap_and_skips_undefined_rates(impl):
         "one group: equalized odds difference 0.0")
 
 
-@pytest.mark.points(2)
-@pytest.mark.skipif(not HAS_FAIRLEARN, reason="the fairness oracle needs fairlearn (the "
-                    "fairness extra)")
-def test_fairness_metrics_equal_fairlearn(impl, rng):
-    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
-    for trial in range(20):
-        n, k = int(rng.integers(12, 60)), int(rng.integers(1, 5))
-        names = np.array(["u", "v", "w", "z"][:k])
-        groups, y = rng.choice(names, n), rng.integers(0, 2, n)
-        groups[:2 * k], y[:2 * k] = np.repeat(names, 2), [1, 0] * k  # both classes per group
-        pred = rng.integers(0, 2, n)
-        for mine, theirs, name in (
-                (impl.demographic_parity_difference(pred, groups),
-                 demographic_parity_difference(y, pred, sensitive_features=groups), "DP"),
-                (impl.equalized_odds_difference(y, pred, groups),
-                 equalized_odds_difference(y, pred, sensitive_features=groups), "EO")):
-            assert abs(mine - theirs) < 1e-12, (
-                f"trial {trial}: your {name} difference is {mine}, fairlearn's is {theirs} on "
-                f"{n} examples in {k} group(s), every group holding both classes")
-
-
 @pytest.mark.points(3)
 def test_planted_bias_is_detected_and_per_group_thresholds_reduce_it(impl, rng):
     y, scores, groups = planted_bias(rng)
@@ -262,3 +241,24 @@ def test_report_is_markdown_with_the_three_sections(impl, tmp_path):
                  "## Refusal / toxicity classifier", "| hallucination_rate | 0.286 |",
                  "| hallucination | 2 |"):
         assert line in text, f"the report should hold {line!r}:\n{text}"
+
+
+@pytest.mark.points(2)
+@pytest.mark.skipif(not HAS_FAIRLEARN, reason="the fairness oracle needs fairlearn (the "
+                    "fairness extra)")
+def test_fairness_metrics_equal_fairlearn(impl, rng):
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+    for trial in range(20):
+        n, k = int(rng.integers(12, 60)), int(rng.integers(1, 5))
+        names = np.array(["u", "v", "w", "z"][:k])
+        groups, y = rng.choice(names, n), rng.integers(0, 2, n)
+        groups[:2 * k], y[:2 * k] = np.repeat(names, 2), [1, 0] * k  # both classes per group
+        pred = rng.integers(0, 2, n)
+        for mine, theirs, name in (
+                (impl.demographic_parity_difference(pred, groups),
+                 demographic_parity_difference(y, pred, sensitive_features=groups), "DP"),
+                (impl.equalized_odds_difference(y, pred, groups),
+                 equalized_odds_difference(y, pred, sensitive_features=groups), "EO")):
+            assert abs(mine - theirs) < 1e-12, (
+                f"trial {trial}: your {name} difference is {mine}, fairlearn's is {theirs} on "
+                f"{n} examples in {k} group(s), every group holding both classes")
