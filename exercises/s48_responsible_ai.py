@@ -32,9 +32,10 @@ The math (y_true, y_pred in {0, 1}; groups any labels; rates per group g)
     threshold is the k-th highest score (+inf when k = 0) and a score >= threshold is
     selected, so ties at the threshold are all selected.
     Naive Bayes: tokens = re.findall("[a-z']+", text.lower()); vocabulary = the sorted
-    training tokens; log P(c) = log(n_c / n); log P(w | c) = log((count_cw + alpha) /
-    (sum_w count_cw + alpha * V)); score_c = log P(c) + sum over tokens of log P(w | c)
-    (unknown words skipped); P(harmful) = softmax(score)[1] (subtract the max first).
+    training tokens; log P(c) = log(n_c / n) (-inf for a class absent from training);
+    log P(w | c) = log((count_cw + alpha) / (sum_w count_cw + alpha * V)); score_c =
+    log P(c) + sum over tokens of log P(w | c) (unknown words skipped); P(harmful) =
+    softmax(score)[1] (subtract the max first).
     Answers: normalise = the runs of [a-z0-9'] of the lower-cased text joined by spaces. An
     answer abstains when it is empty after normalising or holds an ABSTAIN phrase as whole
     words; else it is correct when it equals a normalised accepted answer, else it is a

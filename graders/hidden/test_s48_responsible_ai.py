@@ -155,3 +155,16 @@ def test_hallucination_counts_when_nothing_is_attempted(impl):
     assert all_wrong["hallucination_rate"] == 1.0 and all_wrong["attempted_accuracy"] == 0.0
     expect_raises(ValueError, lambda: impl.hallucination_counts(["x"], [["a"], ["b"]]),
                   "hallucination_counts with 1 answer for 2 questions", "one answer each")
+
+
+@pytest.mark.points(1)
+def test_gaps_with_no_defined_rate_and_one_class_training(impl):
+    got = impl.equalized_odds_difference([0, 0, 0, 0], [1, 0, 1, 1], ["a", "a", "b", "b"])
+    assert_close(got, 0.5, "no positive anywhere: the TPR gap is 0.0 (no group has a TPR), the "
+                 "FPR gap 1.0 - 0.5 decides")
+    model = impl.fit_naive_bayes(["nice day", "kind words", "nice nice"], [0, 0, 0])
+    assert model["log_prior"].shape == (2,) and model["log_prior"][1] == -np.inf, (
+        f"trained on benign texts only, P(harmful) = 0 so log_prior[1] = -inf; got "
+        f"{model['log_prior']} (count both classes, even an absent one)")
+    p = impl.predict_harmful(model, ["nice words", "bomb"])
+    assert p.tolist() == [0.0, 0.0], f"a benign-only classifier never flags, got {p}"
