@@ -138,6 +138,8 @@ def test_abstention_is_whole_words_and_matching_is_exact_after_normalising(impl)
              ("par is", ["Paris"], "hallucination"), ("Mount  Everest", ["mount everest"],
                                                       "correct"),
              ("Notsure", ["x"], "hallucination"), ("it's 42", ["It's 42!"], "correct")]
+    assert impl.normalize("  It's  PARIS, France!! ") == "it's paris france", (
+        "normalize keeps the runs of [a-z0-9'] of the lower-cased text, one space between")
     for answer, ok, want in cases:
         got = impl.classify_answer(answer, ok)
         assert got == want, (
