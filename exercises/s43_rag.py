@@ -79,8 +79,9 @@ def tokenize(text: str) -> list[str]:
 def chunk_spans(n_words: int, size: int, overlap: int) -> list[tuple[int, int]]:
     """Windows (start, end) with starts 0, size - overlap, ..., end = min(start + size,
     n_words), stopping after the first window that reaches n_words; [] when n_words == 0."""
-    if size < 1 or not 0 <= overlap < size:
-        raise ValueError(f"need size >= 1 and 0 <= overlap < size, got {size}, {overlap}")
+    if n_words < 0 or size < 1 or not 0 <= overlap < size:
+        raise ValueError(f"need n_words >= 0, size >= 1 and 0 <= overlap < size, got "
+                         f"{n_words}, {size}, {overlap}")
     raise NotImplementedError("s43 rag: advance by size - overlap until a window reaches the end")
 
 
@@ -102,7 +103,8 @@ def fit_tfidf(texts: list[str]) -> tuple[dict[str, int], np.ndarray]:
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
-    """Each row of x (float64) divided by its L2 norm; an all-zero row stays all zero."""
+    """x (..., d) as float64, each vector along the last axis divided by its L2 norm; an
+    all-zero vector stays all zero."""
     x = np.asarray(x, dtype=np.float64)
     raise NotImplementedError("s43 rag: divide by the row norms, leaving zero rows alone")
 
@@ -141,7 +143,8 @@ def rerank(query: str, texts: list[str], ids, scores, weight: float = 1.0
 
 def build_prompt(question: str, texts: list[str], ids) -> str:
     """One line "[id] text" per retrieved chunk in the given order, then "Question: " +
-    question and "Answer:", joined by newlines; no chunks gives the closed-book prompt."""
+    question and "Answer:", joined by newlines; no chunks gives the closed-book prompt;
+    ValueError when texts and ids differ in length."""
     raise NotImplementedError("s43 rag: numbered sources first, then the question and the answer cue")
 
 
@@ -155,7 +158,8 @@ def extract_answer(question: str, texts: list[str], ids) -> dict:
     """{"answer", "citations"}: split each text at . ? !; the sentence sharing the most
     distinct tokens with the question (ties: earlier text, then earlier sentence) answers with
     its tokens that are neither in the question nor STOPWORDS, joined by " ", citing [its id];
-    no shared token anywhere gives {"answer": "", "citations": []}."""
+    no shared token anywhere gives {"answer": "", "citations": []}; ValueError when texts and
+    ids differ in length."""
     raise NotImplementedError("s43 rag: score sentences by shared question tokens, keep the first best")
 
 

@@ -224,3 +224,46 @@ def test_tfidf_retrieval_scores_match_a_faiss_index(impl):
     # Ties between chunks are common here, so compare the score lists (faiss orders ties its
     # own way); float32 inner products.
     assert_close(scores, dist, "the top-5 TF-IDF scores against faiss", rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.points(1)
+def test_chunk_windows_of_long_documents_and_a_negative_length(impl):
+    for n, size, overlap in ((300, 100, 50), (1000, 300, 0), (777, 260, 259), (513, 257, 1)):
+        got = [tuple(map(int, s)) for s in impl.chunk_spans(n, size, overlap)]
+        assert got == enumerate_windows(n, size, overlap), (
+            f"chunk_spans({n}, {size}, {overlap}) on a long document: expected "
+            f"{enumerate_windows(n, size, overlap)[-2:]} at the end, got {got[-2:]} (compare "
+            "numbers with ==, never with `is`)")
+    with pytest.raises(ValueError):
+        impl.chunk_spans(-1, 4, 1)
+
+
+@pytest.mark.points(1)
+def test_relevant_ids_with_large_document_numbers(impl):
+    chunks = [{"id": 7, "doc": 1000, "start": 0, "end": 9, "text": ""},
+              {"id": 8, "doc": 1001, "start": 0, "end": 9, "text": ""},
+              {"id": 9, "doc": 1000, "start": 5, "end": 14, "text": ""}]
+    doc = int("1000")   # equal to, but not the same object as, the chunks' 1000
+    got = impl.relevant_ids(chunks, doc, 5, 9)
+    assert got == {7, 9}, (
+        f"span [5, 9) of document 1000 is inside chunks 7 and 9: got {got} (compare document "
+        "numbers with ==)")
+
+
+@pytest.mark.points(1)
+def test_normalize_rows_works_along_the_last_axis(impl):
+    assert_close(impl.normalize_rows(np.array([3.0, 4.0])), [0.6, 0.8],
+                 "normalize_rows of a single vector (1-D): normalise along the last axis")
+    x = np.arange(12, dtype=float).reshape(2, 3, 2)
+    want = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-300)
+    assert_close(impl.normalize_rows(x), want, "normalize_rows of a (2, 3, 2) array, last axis")
+
+
+@pytest.mark.points(1)
+def test_prompt_and_reader_refuse_texts_and_ids_of_different_lengths(impl):
+    with pytest.raises(ValueError):
+        impl.build_prompt("q", ["a", "b"], [1])
+    with pytest.raises(ValueError):
+        impl.build_prompt("q", ["a"], [1, 2])
+    with pytest.raises(ValueError):
+        impl.extract_answer("zor", ["zor a", "zor b"], [1])
