@@ -131,15 +131,23 @@ for q in questions:
     pool.setdefault(q["attribute"], set()).add(q["answer"])
 
 
-def logprob(prompt, answer):
-    ids_ = encode(prompt + " " + answer + ".")
-    n = len(encode(answer + ".")) + 1
-    ids_ = ids_[-(config.block_size + 1):]
-    x = torch.tensor([ids_[:-1]])
+def logprobs(prompt, answers):
+    """log p(" " + answer + "." | prompt) for every answer, in one padded batch; each sequence
+    keeps its last block_size + 1 characters (the prompt's start falls out of the window)."""
+    seqs, lens = [], []
+    for a in answers:
+        ids_ = encode(prompt + " " + a + ".")[-(config.block_size + 1):]
+        seqs.append(ids_)
+        lens.append(len(encode(a + ".")) + 1)
+    width = max(map(len, seqs)) - 1
+    x = torch.tensor([s[:-1] + [0] * (width + 1 - len(s)) for s in seqs])
     with torch.no_grad():
-        logits, _ = model(x)
-    logp = torch.log_softmax(logits[0, -n:].double(), -1)
-    return float(logp.gather(-1, torch.tensor(ids_[-n:])[:, None]).sum())
+        logp = torch.log_softmax(model(x)[0].double(), -1)
+    out = []
+    for row, s, n in zip(logp, seqs, lens, strict=True):
+        pos = torch.arange(len(s) - 1 - n, len(s) - 1)
+        out.append(float(row[pos, torch.tensor(s[-n:])].sum()))
+    return out
 
 
 r = random.Random(0)
@@ -158,7 +166,7 @@ for q, row in zip(questions, reranked, strict=True):
         evidence = evidence.strip() + ". "
     for key, prompt in (("GPT closed-book", q["question"]),
                         ("GPT + retrieval", evidence + q["question"])):
-        scores = [logprob(prompt, o) for o in options]
+        scores = logprobs(prompt, options)
         em[key].append(options[int(np.argmax(scores))] == q["answer"])
 
 plain = [not q["paraphrased"] for q in questions]
