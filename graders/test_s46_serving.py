@@ -8,7 +8,9 @@ the whole window it is given, so cropping to block_size matters; a gate makes it
 tests can hold slots busy without any timing guesswork.
 """
 
+import asyncio
 import contextlib
+import inspect
 import json
 import threading
 
@@ -118,6 +120,29 @@ def live(app):
 def make_app(impl, model=None, **kw):
     kw.setdefault("max_concurrency", 2)
     return impl.create_app(model or TinyLM(), encode, decode, BLOCK, **kw)
+
+
+async def _drain(stream):
+    if inspect.iscoroutine(stream):  # an unfinished stub is a plain coroutine
+        return await stream
+    return [chunk async for chunk in stream]
+
+
+def raise_unfinished_parts(impl):
+    """Run every part once in this test, so an unfinished one raises its NotImplementedError
+    here instead of hiding behind an HTTP 500 from a server thread."""
+    list(impl.generate_stream(TinyLM().eval(), [1], 1, block_size=BLOCK))
+    impl.sse_format("done", {})
+    impl.validate_request(b'{"prompt": "a", "max_tokens": 1}', encode, 4, 4)
+    limiter = impl.SlotLimiter(1)
+    limiter.try_acquire()
+    limiter.release()
+    asyncio.run(_drain(impl.sse_stream(iter([1]), decode, lambda finished: None)))
+    with TestClient(make_app(impl)) as client:
+        client.get("/health")
+        client.get("/metrics")
+        for stream in (False, True):
+            client.post("/generate", json={"prompt": "a", "max_tokens": 1, "stream": stream})
 
 
 @pytest.mark.points(2)
@@ -238,6 +263,7 @@ def test_json_generation_over_http_equals_offline_generation(impl):
 
 @pytest.mark.points(2)
 def test_streamed_tokens_over_real_http_equal_offline_generation(impl):
+    raise_unfinished_parts(impl)
     model = TinyLM()
     with live(make_app(impl, model)) as url, httpx.Client(base_url=url, timeout=20) as client:
         with client.stream("POST", "/generate", json={"prompt": "head", "max_tokens": 14,
@@ -271,6 +297,7 @@ def test_bad_requests_over_http_get_a_json_error(impl):
 
 @pytest.mark.points(2)
 def test_a_busy_server_answers_429_and_recovers(impl):
+    raise_unfinished_parts(impl)
     model = TinyLM()
     model.gate = threading.Event()
     app = make_app(impl, model, max_concurrency=2)

@@ -6,6 +6,7 @@ validation edge cases (strict types, NaN, limits exactly at and one past the thr
 
 import asyncio
 import contextlib
+import inspect
 import json
 import threading
 
@@ -102,6 +103,28 @@ def app_for(impl, model, **kw):
     return impl.create_app(model, enc, dec, WINDOW, **kw)
 
 
+async def _read_all(stream):
+    if inspect.iscoroutine(stream):
+        return await stream
+    return [chunk async for chunk in stream]
+
+
+def surface_stub_errors(impl):
+    """Each part once, here: a NotImplementedError then fails this test as itself."""
+    list(impl.generate_stream(WindowLM().eval(), [0], 1, block_size=WINDOW))
+    impl.sse_format("token", {"a": 1})
+    impl.validate_request(b'{"prompt": "x", "max_tokens": 2}', enc, 3, 3)
+    slots = impl.SlotLimiter(2)
+    slots.try_acquire()
+    slots.release()
+    asyncio.run(_read_all(impl.sse_stream(iter([0]), dec, lambda done: None)))
+    with TestClient(app_for(impl, WindowLM())) as c:
+        c.get("/metrics")
+        c.get("/health")
+        c.post("/generate", json={"prompt": "x", "max_tokens": 2, "stream": True})
+        c.post("/generate", json={"prompt": "x", "max_tokens": 2})
+
+
 def poll(get, until, tries=500):
     value = None
     for _ in range(tries):
@@ -114,6 +137,7 @@ def poll(get, until, tries=500):
 
 @pytest.mark.points(2)
 def test_a_client_hanging_up_mid_stream_gives_its_slot_back(impl):
+    surface_stub_errors(impl)
     model = WindowLM(pause=0.02)
     app = app_for(impl, model, max_concurrency=1, max_tokens_limit=64)
     with on_loopback(app) as url, httpx.Client(base_url=url, timeout=20) as c:
@@ -141,6 +165,7 @@ def test_a_client_hanging_up_mid_stream_gives_its_slot_back(impl):
 
 @pytest.mark.points(2)
 def test_a_burst_of_concurrent_clients_each_gets_its_own_seeded_tokens(impl):
+    surface_stub_errors(impl)
     model = WindowLM()
     app = app_for(impl, model, max_concurrency=8)
     jobs = [{"prompt": "zw mn"[: 1 + i % 5], "max_tokens": 5 + i, "seed": 100 + i,
@@ -175,6 +200,7 @@ def test_a_burst_of_concurrent_clients_each_gets_its_own_seeded_tokens(impl):
 
 @pytest.mark.points(1)
 def test_an_overloaded_server_refuses_cleanly_and_keeps_answering(impl):
+    surface_stub_errors(impl)
     model = WindowLM(pause=0.2)
     app = app_for(impl, model, max_concurrency=3)
     codes = []
@@ -202,6 +228,7 @@ def test_an_overloaded_server_refuses_cleanly_and_keeps_answering(impl):
 
 @pytest.mark.points(1)
 def test_server_thread_stops_gracefully_after_the_request_in_flight(impl):
+    surface_stub_errors(impl)
     model = WindowLM(pause=0.3)
     server = impl.ServerThread(app_for(impl, model), port=0)
     url = server.start()
@@ -231,6 +258,8 @@ def test_sse_stream_releases_exactly_once_however_it_ends(impl):
 
     async def consume(n_take):
         stream = impl.sse_stream(iter([2, 0, 1]), dec, calls.append)
+        if inspect.iscoroutine(stream):
+            await stream
         out = []
         async for chunk in stream:
             out.append(chunk)
@@ -257,7 +286,10 @@ def test_sse_stream_releases_exactly_once_however_it_ends(impl):
     stream_out = []
 
     async def nothing():
-        async for chunk in impl.sse_stream(iter([]), dec, calls.append):
+        stream = impl.sse_stream(iter([]), dec, calls.append)
+        if inspect.iscoroutine(stream):
+            await stream
+        async for chunk in stream:
             stream_out.append(chunk)
 
     asyncio.run(nothing())
@@ -273,7 +305,7 @@ def test_validation_edges_strict_types_and_exact_limits(impl):
     for body, mp, mt in ok:
         req, ids = impl.validate_request(body, enc, mp, mt)
         assert ids == enc(json.loads(body)["prompt"]), f"{body!r} gave ids {ids}"
-    bad = [(b'{"prompt": "xyzwx"}', 413), (b'{"prompt": "x", "max_tokens": true}', 422),
+    bad = [(b'{"prompt": "xyzwx", "max_tokens": 5}', 413), (b'{"prompt": "x", "max_tokens": true}', 422),
            (b'{"prompt": "x", "stream": 1}', 422), (b'{"prompt": "x", "temperature": NaN}', 422),
            (b'{"prompt": "x", "temperature": 5.5}', 422), (b'{"prompt": "x", "seed": -1}', 422),
            (b"\xff\xfe", 400), (b"", 400), (b"3", 422), (b'{"prompt": "x", "max_tokens": 6}', 422),
