@@ -302,10 +302,9 @@ def test_a_busy_server_answers_429_and_recovers(impl):
     model.gate = threading.Event()
     app = make_app(impl, model, max_concurrency=2)
     results = []
-    with live(app) as url:
+    with live(app) as url, httpx.Client(base_url=url, timeout=20) as c:
         def call():
-            with httpx.Client(base_url=url, timeout=20) as c:
-                results.append(c.post("/generate", json={"prompt": "ab", "max_tokens": 2}))
+            results.append(c.post("/generate", json={"prompt": "ab", "max_tokens": 2}))
 
         threads = [threading.Thread(target=call) for _ in range(2)]
         for t in threads:
@@ -314,14 +313,13 @@ def test_a_busy_server_answers_429_and_recovers(impl):
             if model.entered >= 2:
                 break
             threading.Event().wait(0.01)
-        with httpx.Client(base_url=url, timeout=20) as c:
-            busy = c.post("/generate", json={"prompt": "ab", "max_tokens": 2})
-            health = c.get("/health").json()
-            model.gate.set()
-            for t in threads:
-                t.join(20)
-            after = c.post("/generate", json={"prompt": "ab", "max_tokens": 2})
-            metrics = c.get("/metrics").json()
+        busy = c.post("/generate", json={"prompt": "ab", "max_tokens": 2})
+        health = c.get("/health").json()
+        model.gate.set()
+        for t in threads:
+            t.join(20)
+        after = c.post("/generate", json={"prompt": "ab", "max_tokens": 2})
+        metrics = c.get("/metrics").json()
     assert busy.status_code == 429, (
         f"a third request with both slots busy got {busy.status_code}, expected 429")
     assert "error" in busy.json() and "retry-after" in busy.headers, (
