@@ -190,7 +190,8 @@ def test_sse_format_writes_an_event_line_a_data_line_and_a_blank_line(impl):
 @pytest.mark.points(1)
 def test_validate_request_accepts_a_good_body_and_fills_defaults(impl):
     req, ids = impl.validate_request(b'{"prompt": "bad cafe"}', encode, 16, 32)
-    assert ids == encode("bad cafe"), f"prompt ids {ids}, expected encode(prompt) {encode('bad cafe')}"
+    assert ids == encode("bad cafe"), (
+        f"prompt ids {ids}, expected encode(prompt) {encode('bad cafe')}")
     got = (req.prompt, req.max_tokens, req.temperature, req.seed, req.stream)
     assert got == ("bad cafe", 16, 1.0, 0, False), f"request {got}: the schema's defaults"
     req, ids = impl.validate_request(json.dumps({"prompt": "ab", "max_tokens": 32, "seed": 5,

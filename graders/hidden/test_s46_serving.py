@@ -301,7 +301,8 @@ def test_validation_edges_strict_types_and_exact_limits(impl):
     for body, mp, mt in ok:
         req, ids = impl.validate_request(body, enc, mp, mt)
         assert ids == enc(json.loads(body)["prompt"]), f"{body!r} gave ids {ids}"
-    bad = [(b'{"prompt": "xyzwx", "max_tokens": 5}', 413), (b'{"prompt": "x", "max_tokens": true}', 422),
+    bad = [(b'{"prompt": "xyzwx", "max_tokens": 5}', 413),
+           (b'{"prompt": "x", "max_tokens": true}', 422),
            (b'{"prompt": "x", "stream": 1}', 422), (b'{"prompt": "x", "temperature": NaN}', 422),
            (b'{"prompt": "x", "temperature": 5.5}', 422), (b'{"prompt": "x", "seed": -1}', 422),
            (b"\xff\xfe", 400), (b"", 400), (b"3", 422), (b'{"prompt": "x", "max_tokens": 6}', 422),
@@ -337,12 +338,42 @@ def test_generate_stream_crops_long_prompts_and_seeds_matter(impl):
         "the same seed should repeat a generation and another seed change it")
     with TestClient(app_for(impl, WindowLM(), max_concurrency=1)) as c:
         r = c.post("/generate", json={"prompt": "xy", "max_tokens": 3, "temperature": 0})
+        s = c.post("/generate", json={"prompt": "x", "max_tokens": 4, "stream": True})
         h = c.get("/health").json()
         m = c.get("/metrics").json()
-    assert r.status_code == 200 and h == {"status": "ok", "capacity": 1, "in_use": 0}, (
-        f"/health after one request: {h}")
-    assert m == {"requests": 1, "completed": 1, "rejected_busy": 0, "rejected_invalid": 0,
-                 "disconnected": 0, "tokens_generated": 3, "in_use": 0}, f"/metrics: {m}"
+    assert r.status_code == 200 and s.status_code == 200, "two good requests, one at a time"
+    assert h == {"status": "ok", "capacity": 1, "in_use": 0}, f"/health after them: {h}"
+    assert m == {"requests": 2, "completed": 2, "rejected_busy": 0, "rejected_invalid": 0,
+                 "disconnected": 0, "tokens_generated": 7, "in_use": 0}, (
+        f"/metrics after a JSON request of 3 tokens and a stream of 4: {m}")
+
+
+class BrokenLM(WindowLM):
+    """Fails on its second forward, as a model out of memory would."""
+
+    def forward(self, idx, targets=None):
+        if self.calls >= 1:
+            self.calls += 1
+            raise RuntimeError("the model broke")
+        return super().forward(idx, targets)
+
+
+@pytest.mark.points(1)
+def test_a_generation_that_fails_still_frees_its_slot(impl):
+    with TestClient(app_for(impl, WindowLM(), max_concurrency=1)) as c:
+        c.get("/health")  # a stub raises its NotImplementedError here, not as a 500
+    for stream in (False, True):
+        model = BrokenLM()
+        with TestClient(app_for(impl, model, max_concurrency=1),
+                        raise_server_exceptions=False) as c:
+            with contextlib.suppress(Exception):  # a broken stream may end the connection
+                c.post("/generate", json={"prompt": "xy", "max_tokens": 4, "stream": stream})
+            m = c.get("/metrics").json()
+        assert m["in_use"] == 0 and m["completed"] == 0 and m["disconnected"] == 1, (
+            f"a {'streamed' if stream else 'JSON'} generation whose model raised left /metrics "
+            f"at {m}: the slot must be given back (in_use 0) and the request counted as cut "
+            f"short (disconnected 1), not completed")
+        assert m["tokens_generated"] == 0, f"nothing was delivered, /metrics says {m}"
 
 
 @pytest.mark.points(1)
