@@ -17,9 +17,10 @@ import threading
 import pytest
 import torch
 
-fastapi = pytest.importorskip("fastapi", reason="s46 needs fastapi (the serve extra)")
-httpx = pytest.importorskip("httpx", reason="s46 needs httpx (the serve extra)")
-uvicorn = pytest.importorskip("uvicorn", reason="s46 needs uvicorn (the serve extra)")
+SKIP = "s46 needs the serve extra: fastapi, uvicorn and httpx"
+fastapi = pytest.importorskip("fastapi", reason=SKIP)
+httpx = pytest.importorskip("httpx", reason=SKIP)
+uvicorn = pytest.importorskip("uvicorn", reason=SKIP)
 from fastapi.testclient import TestClient  # noqa: E402
 
 CHARS = "abcdefgh .\n"
@@ -294,6 +295,10 @@ def test_bad_requests_over_http_get_a_json_error(impl):
             assert r.status_code == status, f"{body!r} got HTTP {r.status_code}, expected {status}"
             msg = r.json().get("error", "")
             assert word in msg.lower(), f"{body!r}: the JSON error {r.json()} should name {word!r}"
+        m = client.get("/metrics").json()
+    assert (m["requests"], m["rejected_invalid"], m["completed"]) == (len(BAD), len(BAD), 0), (
+        f"after {len(BAD)} bad requests /metrics said {m}: each counts once in requests and "
+        f"in rejected_invalid")
 
 
 @pytest.mark.points(2)
