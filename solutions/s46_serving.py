@@ -1,67 +1,51 @@
 """s46 · Serving: an HTTP inference API with streamed tokens, validation and a slot limit.
 
 You build
-    generate_stream(model, prompt_ids, max_tokens, ...)   the sampling loop as a generator:
-                                                          one token id per next(), seeded
-    sse_format(event, data)                               one Server-Sent Event as text
-    validate_request(body, encode, ...)                   raw bytes -> a checked request and
-                                                          its prompt ids, or RequestError
-    SlotLimiter.try_acquire / release                     a non-blocking concurrency limit
-    sse_stream(tokens, decode, release)                   the token events of one response,
-                                                          that always gives its slot back
-    create_app(model, encode, decode, block_size, ...)    a FastAPI app: POST /generate
-                                                          (JSON or SSE), GET /health, /metrics
+    generate_stream(model, prompt_ids, ...)   the sampling loop as a generator, one id per next()
+    sse_format(event, data)                   one Server-Sent Event as text
+    validate_request(body, encode, ...)       raw bytes -> a checked request and its prompt ids
+    SlotLimiter.try_acquire / release         a non-blocking concurrency limit
+    sse_stream(tokens, decode, release)       a response's token events; always frees its slot
+    create_app(model, encode, decode, ...)    FastAPI: POST /generate, GET /health, GET /metrics
 Given: GenerateRequest (the pydantic schema), RequestError, ServerThread (uvicorn on a thread).
 
 Why
-    A model is only useful once something else can call it. An inference server turns
-    "call generate in a notebook" into a contract over HTTP: what a client may send, what it
-    gets back, what happens when too many clients come at once, when a client goes away,
-    when the server stops. Streaming matters because a user reads the first words while the
-    rest are still being computed: time to first token, not total time, is what feels slow.
+    A server turns "call generate in a notebook" into a contract over HTTP: what a client may
+    send, what comes back, what happens when too many come at once, when one hangs up, when
+    the server stops. Streaming lets a reader start on the first words while the rest are
+    computed: time to first token, not total time, is what feels slow.
 
 The protocol
-    POST /generate {"prompt": str, "max_tokens": int, "temperature": float, "seed": int,
-    "stream": bool}. stream false: 200 {"tokens": [ids], "text": str, "prompt_tokens": n}.
-    stream true: 200 text/event-stream, one event per token then a "done" event:
-        event: token\ndata: {"index": 0, "token": 17, "text": "e"}\n\n
-        ...
+    POST /generate {"prompt", "max_tokens", "temperature", "seed", "stream"}. stream false:
+    200 {"tokens": [ids], "text", "prompt_tokens"}. stream true: 200 text/event-stream,
+        event: token\ndata: {"index": 0, "token": 17, "text": "e"}\n\n   (one per token)
         event: done\ndata: {"tokens": 5, "text": "every"}\n\n
-    Errors are JSON {"error": "<what was wrong, naming the field>"}: 400 the body is not
-    JSON, 413 the prompt has more than max_prompt_tokens tokens, 422 anything else wrong
-    (not an object, a missing / unknown / wrongly typed field, an empty prompt, max_tokens
-    outside 1 .. max_tokens_limit, a character the tokenizer does not know), 429 every slot
-    is busy (with a Retry-After header): refusing at once keeps the server answering
-    instead of piling up work it cannot finish.
+    Errors are JSON {"error": "<what was wrong, naming the field>"}: 400 not JSON, 413 more
+    than max_prompt_tokens prompt ids, 422 anything else wrong, 429 every slot busy (with
+    Retry-After): refusing at once keeps the server answering instead of piling up work.
 
 Sampling (the same as offline generation, so a seed reproduces a response)
-    g = torch.Generator().manual_seed(seed); for each new token: logits = model(last
-    block_size ids)[0][0, -1]; T = 0: argmax; else torch.multinomial(softmax(logits / T), 1,
-    generator=g). A request owns its generator: concurrent requests never share random state,
-    so each one's tokens depend only on its own seed.
+    g = torch.Generator().manual_seed(seed); per token: logits = model(last block_size
+    ids)[0][0, -1]; T = 0: argmax, else torch.multinomial(softmax(logits / T), 1, generator=g).
+    Each request owns its generator, so concurrent requests never share random state.
 
 Concurrency here
-    One generation per slot, max_concurrency slots. Each token is computed in a worker thread
-    (run_in_threadpool) so the event loop keeps accepting requests, answering /health and
-    noticing disconnects while models run. A real server (vLLM, TGI) instead batches the
-    requests in flight into one forward pass per step over a shared KV cache ("continuous
-    batching"); this one does not, and says so: throughput grows with slots only while
-    cores are free.
+    One generation per slot. Each token is computed in a worker thread (run_in_threadpool) so
+    the event loop keeps accepting requests and noticing disconnects. Real servers (vLLM, TGI)
+    batch the requests in flight into one forward per step over a shared KV cache
+    ("continuous batching"); this one does not: throughput grows only while cores are free.
 
 Pitfalls
-    - torch.no_grad() is per thread: a generator resumed by another worker thread must not
-      keep a no_grad block open across `yield`; wrap each forward on its own.
-    - A slot must be released however a request ends: success, an exception, or a client
-      that hung up mid-stream (the response's generator is closed or cancelled: use finally).
-    - next() raising StopIteration cannot cross a thread's future: use next(it, None).
-    - An SSE event ends with a blank line; a data line must not contain a raw newline
-      (json.dumps escapes it).
+    - torch.no_grad() is per thread: never hold it open across a `yield` that another worker
+      thread resumes; wrap each forward on its own.
+    - Free the slot however a request ends (done, exception, client gone): use finally.
+    - StopIteration cannot cross a thread's future: use next(it, None).
+    - An SSE event ends with a blank line; json.dumps keeps the data on one line.
 
 You should be able to explain
-    - why 429 (fail fast) beats an unbounded queue under overload, and what a bounded wait
-      would add;
-    - why time to first token and tokens/s are different numbers, and which streaming helps;
-    - what continuous batching with a KV cache would change in the figures of this lab;
+    - why 429 (fail fast) beats an unbounded queue, and what a bounded wait would add;
+    - why time to first token and tokens/s differ, and which one streaming improves;
+    - what continuous batching over a KV cache would change in the lab's figures;
     - why validation lives at the edge (a bad request must never reach the model).
 """
 
@@ -92,7 +76,6 @@ class GenerateRequest(BaseModel):
 
 class RequestError(Exception):
     """A request the server refuses (given): the HTTP status and the message sent as JSON."""
-
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status, self.message = status, message
@@ -222,9 +205,9 @@ def create_app(model, encode: Callable[[str], list[int]], decode: Callable[[list
                block_size: int, max_concurrency: int = 2, max_prompt_tokens: int = 64,
                max_tokens_limit: int = 64) -> FastAPI:
     """The API of the module docstring for `model` (put in eval mode). GET /health: {"status":
-    "ok", "capacity", "in_use"}; GET /metrics: {"requests", "completed", "rejected_busy",
-    "rejected_invalid", "disconnected", "tokens_generated", "in_use"} (every POST counts in
-    requests; completed / disconnected count finished and cut-short generations)."""
+    "ok", "capacity", "in_use"}; GET /metrics: {"requests" (every POST), "rejected_invalid"
+    (4xx), "rejected_busy" (429), "completed" (generations that finished), "disconnected"
+    (cut short: client gone or model failed), "tokens_generated" (of completed ones), "in_use"}."""
     model.eval()
     app = FastAPI(title="ml-to-llm s46 inference API")
     limiter = SlotLimiter(max_concurrency)
