@@ -8,6 +8,7 @@
     python tools/bench.py pretrain         # s30's reference on nanoGPT's CPU config (minutes)
     python tools/bench.py pretrain --nanogpt PATH   # + nanoGPT's train.py, at the same time
     python tools/bench.py kvcache          # s35's decoding tokens/s with and without the cache
+    python tools/bench.py serve            # s46's HTTP API on loopback: latency and tokens/s
 
 A step benchmark is tools/benchmarks/<id>.py with ``bench() -> list[dict]``; each row has
 step, task, data, ours_s, metric, ours and, where an oracle exists, sklearn_s and sklearn
@@ -293,18 +294,86 @@ def bench_kvcache(threads: int) -> dict:
             "same_tokens": torch.equal(out[False], out[True])}
 
 
+def bench_serve(threads: int, per_client: int = 2, new_tokens: int = 32) -> list[dict]:
+    """s46's reference app on uvicorn (127.0.0.1, a free port) around s35's GPT at the lab's
+    size (random weights: speed does not depend on them), read by httpx: p50 / p99 latency
+    and total tokens/s at 1, 4 and 16 concurrent clients, each sending `per_client` requests
+    of `new_tokens` tokens back to back, with 16 slots (so nothing is refused)."""
+    import threading
+
+    import httpx
+    import torch
+
+    serving = importlib.import_module("solutions.s46_serving")
+    gpt = importlib.import_module("solutions.s35_kv_cache")
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    config = gpt.GPTConfig(vocab_size=65, block_size=64, n_layer=2, n_head=4, n_embd=64)
+    chars = [chr(c) for c in range(32, 97)]
+
+    def encode(text):
+        return [chars.index(c) for c in text]
+
+    def decode(ids):
+        return "".join(chars[int(i)] for i in ids)
+
+    app = serving.create_app(gpt.GPT(config), encode, decode, config.block_size,
+                             max_concurrency=16, max_tokens_limit=new_tokens)
+    server = serving.ServerThread(app)
+    url = server.start()
+    def worker(client, first_seed, latencies, lock):
+        for j in range(per_client):
+            t0 = time.perf_counter()
+            r = client.post("/generate", json={"prompt": "ROMEO:", "seed": first_seed + j,
+                                               "max_tokens": new_tokens})
+            r.raise_for_status()
+            with lock:
+                latencies.append(time.perf_counter() - t0)
+
+    rows = []
+    try:
+        for clients in (1, 4, 16):
+            latencies, lock = [], threading.Lock()
+            with httpx.Client(base_url=url, timeout=120,
+                              limits=httpx.Limits(max_connections=clients)) as client:
+                start = time.perf_counter()
+                workers = [threading.Thread(target=worker, args=(client, 10 * i, latencies, lock))
+                           for i in range(clients)]
+                for w in workers:
+                    w.start()
+                for w in workers:
+                    w.join()
+                wall = time.perf_counter() - start
+            lat = sorted(latencies)
+            rows.append({"clients": clients, "requests": len(lat),
+                         "p50_ms": 1000 * statistics.median(lat),
+                         "p99_ms": 1000 * lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))],
+                         "tokens_per_s": new_tokens * len(lat) / wall})
+    finally:
+        server.stop()
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print the README's benchmark tables.")
     parser.add_argument("what", nargs="?", choices=["all", "steps", "check", "first", "pretrain",
-                                                      "kvcache"],
+                                                      "kvcache", "serve"],
                         default="all")
     parser.add_argument("steps", nargs="*", help="limit to these step ids")
     parser.add_argument("--nanogpt", help="pretrain: a nanoGPT checkout to run alongside")
-    parser.add_argument("--threads", type=int, default=1, help="pretrain / kvcache: torch threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="pretrain / kvcache / serve: torch threads")
     parser.add_argument("--max-steps", type=int, help="pretrain: fewer iterations (a quick look)")
     args = parser.parse_args(argv)
     if args.what == "pretrain":
         print_pretrain(bench_pretrain(args.nanogpt, args.threads, args.max_steps))
+        return 0
+    if args.what == "serve":
+        print("| concurrent clients | requests | p50 latency (ms) | p99 latency (ms) | "
+              "tokens/s, all clients |\n|---|---|---|---|---|")
+        for r in bench_serve(args.threads):
+            print(f"| {r['clients']} | {r['requests']} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} "
+                  f"| {r['tokens_per_s']:.0f} |")
         return 0
     if args.what == "kvcache":
         r = bench_kvcache(args.threads)
