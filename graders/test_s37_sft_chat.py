@@ -119,6 +119,11 @@ def test_characters_keep_their_ids_and_special_tokens_follow(impl):
     assert tok.decode(want) == text, "decode(encode(text)) must give the text back"
     assert tok.decode(torch.tensor(want)) == text, "decode accepts a tensor of ids too"
     assert tok.encode("") == [] and tok.decode([]) == "", "empty text <-> no ids"
+    small = impl.ChatTokenizer("ba")
+    got = small.decode([2, 3, 4, 5, 6, 1, 0])
+    assert got == "".join(SPECIAL_NAMES) + "ab", (
+        "with chars 'ba', ids 2..6 are the five special tokens in order and 1, 0 are 'a', 'b'; "
+        f"got {got!r}")
     with pytest.raises(ValueError):
         tok.encode("abz")
     for bad in ("aab", ["ab", "c"]):
@@ -295,6 +300,9 @@ def test_extend_vocab_adds_mean_rows_keeps_old_logits_and_stays_tied(impl, rng):
     assert model.lm_head.weight is w, (
         "lm_head.weight must be the same Parameter as the new wte.weight (tied), not a copy")
     assert model.config.vocab_size == 15, "config.vocab_size must follow the new rows"
+    assert (model.lm_head.in_features, model.lm_head.out_features) == (32, 15), (
+        "lm_head must describe its new shape: in_features = n_embd (32), out_features = the "
+        f"new vocabulary (15); got {model.lm_head.in_features}, {model.lm_head.out_features}")
     after = model(ids)[0].detach()
     check_shape(after, (2, 9, 15), "logits after extend_vocab")
     assert_close(after[..., :12], before, "old inputs must give the old tokens' logits",
@@ -385,6 +393,11 @@ def test_generate_answer_is_greedy_from_the_last_position_until_end(impl):
         f"{[s.shape[1] for s in loop.seen]}")
     assert loop.seen[-1][0].tolist() == [a, b, a, b], (
         f"the context is the LAST block_size tokens; got {loop.seen[-1][0].tolist()}")
+    pad = BigramLM({assistant: tok.pad_id, tok.pad_id: a, a: end}, tok.vocab_size)
+    got = impl.generate_answer(pad, tok, "ij", max_new_tokens=5)
+    assert got == "<|pad|>a", (
+        f"only <|end|> stops the answer (another special token, even a larger id, does not); "
+        f"got {got!r}")
     sys_model = BigramLM({assistant: c, c: end}, tok.vocab_size)
     assert impl.generate_answer(sys_model, tok, "ij", 4, system="a") == "c"
     first = sys_model.seen[0][0].tolist()

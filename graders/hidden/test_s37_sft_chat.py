@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graders.helpers import assert_close, gradcheck
-from graders.test_s37_sft_chat import CHARS, TinyGPT, reference_loss
+from graders.test_s37_sft_chat import CHARS, BigramLM, TinyGPT, reference_loss
 from tools.instruct_data import is_correct, make_examples
 
 
@@ -117,3 +117,21 @@ def test_no_sft_steps_change_nothing_and_extend_works_in_place(impl, rng):
     got = impl.generate_answer(model, tok, "ab", max_new_tokens=3, block_size=64)
     assert isinstance(got, str) and len(tok.encode(got)) <= 3, (
         f"generate_answer returns at most max_new_tokens tokens of text; got {got!r}")
+
+
+@pytest.mark.points(1)
+def test_a_large_vocabulary_and_a_long_text(impl):
+    chars = [chr(0x100 + k) for k in range(300)]  # ids past 256, as a BPE vocabulary has
+    tok = impl.ChatTokenizer(chars)
+    text = "".join(chars) + "<|end|>" + chars[7] * 40
+    ids = tok.encode(text)
+    assert ids == list(range(300)) + [303] + [7] * 40, (
+        "a 347-character text with a special token in the middle: every character id, then "
+        "303 for <|end|>")
+    assert tok.decode(ids) == text
+    assistant = 302
+    model = BigramLM({assistant: 299, 299: 298, 298: tok.end_id}, tok.vocab_size)
+    got = impl.generate_answer(model, tok, chars[0], max_new_tokens=6)
+    assert got == chars[299] + chars[298], (
+        "with 305 ids the end token is 303: compare ids with ==, not `is` (equal ints above "
+        f"256 are different objects); got {len(got)} characters")
