@@ -126,7 +126,6 @@ def collate(batch: list[tuple[list[int], list[int]]], pad_id: int):
     if not batch or any(len(i) != len(y) for i, y in batch):
         raise ValueError("collate needs examples whose ids and labels have one length")
     raise NotImplementedError("s37 sft chat: fill with pad_id / -100, copy each example into the left of its row")
-    return ids, labels
 
 
 def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -156,8 +156,8 @@ def collate(batch: list[tuple[list[int], list[int]]], pad_id: int):
     for b, (i, y) in enumerate(batch):
         ids[b, :len(i)] = torch.tensor(i, dtype=torch.long)
         labels[b, :len(y)] = torch.tensor(y, dtype=torch.long)
-    # END SOLUTION
     return ids, labels
+    # END SOLUTION
 
 
 def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
