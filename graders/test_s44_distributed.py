@@ -196,10 +196,9 @@ def rank_values(impl, name: str) -> list:
 
 
 @pytest.fixture
-def solo_group(tmp_path):
+def solo_group(impl, tmp_path):
     """A gloo group of ONE process (this one): average == identity, DDP == plain training."""
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0,
-                            world_size=1)
+    impl.init_process(0, 1, f"file://{tmp_path}/store", timeout_s=30.0)  # given code
     yield
     dist.destroy_process_group()
 
@@ -332,6 +331,12 @@ def test_averaging_in_a_world_of_one_changes_nothing(impl, solo_group):
     torch.manual_seed(5)
     x, y = make_data(5)
     model = Net()
+    tensors = {n: (t, t.clone()) for n, t in model.state_dict(keep_vars=True).items()}
+    impl.broadcast_parameters(model)
+    for n, t in model.state_dict(keep_vars=True).items():
+        assert t is tensors[n][0] and torch.equal(t, tensors[n][1]), (
+            f"{n} after broadcast_parameters in a world of one: expected the same tensor object "
+            "with the same values (broadcast into the existing tensors, in place)")
     F.mse_loss(model(x), y).backward()
     before = grads_of(model)
     impl.average_gradients(model)
