@@ -13,6 +13,7 @@ for several steps over reshuffled epochs. A rank that raises or dies is reported
 every collective has a timeout and the ranks are killed after a deadline.
 """
 
+import contextlib
 import importlib
 import multiprocessing
 import tempfile
@@ -195,12 +196,16 @@ def rank_values(impl, name: str) -> list:
     return out
 
 
-@pytest.fixture
-def solo_group(impl, tmp_path):
+@contextlib.contextmanager
+def solo(impl, folder):
     """A gloo group of ONE process (this one): average == identity, DDP == plain training."""
-    impl.init_process(0, 1, f"file://{tmp_path}/store", timeout_s=30.0)  # given code
-    yield
-    dist.destroy_process_group()
+    impl.init_process(0, 1, f"file://{folder}/store", timeout_s=30.0)  # given code
+    try:
+        got = impl.world()
+        assert got == (0, 1), f"world() in a group of one: expected (0, 1), got {got}"
+        yield
+    finally:
+        dist.destroy_process_group()
 
 
 # --- make_buckets ------------------------------------------------------------------------------
@@ -327,67 +332,71 @@ def test_accumulate_gradients_adds_to_existing_gradients(impl):
 # --- a world of one process --------------------------------------------------------------------
 
 @pytest.mark.points(1)
-def test_averaging_in_a_world_of_one_changes_nothing(impl, solo_group):
-    torch.manual_seed(5)
-    x, y = make_data(5)
-    model = Net()
-    tensors = {n: (t, t.clone()) for n, t in model.state_dict(keep_vars=True).items()}
-    impl.broadcast_parameters(model)
-    for n, t in model.state_dict(keep_vars=True).items():
-        assert t is tensors[n][0] and torch.equal(t, tensors[n][1]), (
-            f"{n} after broadcast_parameters in a world of one: expected the same tensor object "
-            "with the same values (broadcast into the existing tensors, in place)")
-    F.mse_loss(model(x), y).backward()
-    before = grads_of(model)
-    impl.average_gradients(model)
-    for n, g in grads_of(model).items():
-        if before[n] is None:
-            assert g is None, f"{n} is frozen (grad None): average_gradients must leave it None"
-        else:
-            assert_close(g, before[n], f"{n}.grad averaged over 1 rank: divide by the world "
-                         "size dist.get_world_size(), not by a fixed 2", rtol=1e-15)
+def test_averaging_in_a_world_of_one_changes_nothing(impl, tmp_path):
+    with solo(impl, tmp_path):
+        torch.manual_seed(5)
+        x, y = make_data(5)
+        model = Net()
+        tensors = {n: (t, t.clone()) for n, t in model.state_dict(keep_vars=True).items()}
+        impl.broadcast_parameters(model)
+        for n, t in model.state_dict(keep_vars=True).items():
+            assert t is tensors[n][0] and torch.equal(t, tensors[n][1]), (
+                f"{n} after broadcast_parameters in a world of one: expected the same tensor "
+                "object with the same values (broadcast into the existing tensors, in place)")
+        F.mse_loss(model(x), y).backward()
+        before = grads_of(model)
+        impl.average_gradients(model)
+        for n, g in grads_of(model).items():
+            if before[n] is None:
+                assert g is None, f"{n} is frozen (grad None): average_gradients must leave it None"
+            else:
+                assert_close(g, before[n], f"{n}.grad averaged over 1 rank: divide by the world "
+                             "size dist.get_world_size(), not by a fixed 2", rtol=1e-15)
 
 
 @pytest.mark.points(1)
 def test_bucketed_allreduce_in_a_world_of_one_keeps_shapes_and_fills_missing_grads(impl,
-                                                                                    solo_group):
-    torch.manual_seed(6)
-    x, y = make_data(5)
-    model = Net()
-    F.mse_loss(model(x), y).backward()
-    before = grads_of(model)
-    model.head.bias.grad = None  # as if it were unused in this forward pass
-    params = [p for p in model.parameters() if p.requires_grad]
-    impl.allreduce_buckets([params[:2], params[2:]])
-    for n, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        want = torch.zeros_like(p) if n == "head.bias" else before[n]
-        assert p.grad is not None and p.grad.shape == p.shape, (
-            f"{n}.grad after allreduce_buckets: expected a tensor of shape {tuple(p.shape)}, got "
-            f"{None if p.grad is None else tuple(p.grad.shape)} (a missing grad becomes zeros)")
-        assert_close(p.grad, want, f"{n}.grad after the bucketed all-reduce over 1 rank: the "
-                     "slice of the flat buffer written back at its offset", rtol=1e-15)
+                                                                                    tmp_path):
+    with solo(impl, tmp_path):
+        torch.manual_seed(6)
+        x, y = make_data(5)
+        model = Net()
+        F.mse_loss(model(x), y).backward()
+        before = grads_of(model)
+        model.head.bias.grad = None  # as if it were unused in this forward pass
+        params = [p for p in model.parameters() if p.requires_grad]
+        impl.allreduce_buckets([params[:2], params[2:]])
+        for n, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            want = torch.zeros_like(p) if n == "head.bias" else before[n]
+            assert p.grad is not None and p.grad.shape == p.shape, (
+                f"{n}.grad after allreduce_buckets: expected a tensor of shape "
+                f"{tuple(p.shape)}, got {None if p.grad is None else tuple(p.grad.shape)} "
+                "(a missing grad becomes zeros)")
+            assert_close(p.grad, want, f"{n}.grad after the bucketed all-reduce over 1 rank: the "
+                         "slice of the flat buffer written back at its offset", rtol=1e-15)
 
 
 @pytest.mark.points(2)
-def test_ddp_in_a_world_of_one_is_plain_minibatch_training(impl, solo_group):
-    x, y = make_data(20)
-    torch.manual_seed(8)
-    ref = Net()
-    model = Net()
-    model.load_state_dict(ref.state_dict())
-    want = ref_training(ref, torch.optim.SGD(ref.parameters(), lr=0.2), x, y, 8, 2, seed=3)
-    got = impl.train_data_parallel(model, torch.optim.SGD(model.parameters(), lr=0.2),
-                                   F.mse_loss, x, y, batch_size=8, epochs=2, seed=3,
-                                   bucket_size=7)
-    assert len(got) == len(want), (f"train_data_parallel(20 examples, batch 8, 2 epochs): "
-                                   f"expected {len(want)} losses (2 per epoch), got {len(got)}")
-    # float64 and the same operations: equal to rounding
-    assert_close(got, want, "the loss history of one process against minibatch SGD on "
-                 "rank_batches' order", rtol=1e-10)
-    for n, p in ref.state_dict().items():
-        assert_close(model.state_dict()[n], p, f"{n} after training", rtol=1e-10, atol=1e-13)
+def test_ddp_in_a_world_of_one_is_plain_minibatch_training(impl, tmp_path):
+    with solo(impl, tmp_path):
+        x, y = make_data(20)
+        torch.manual_seed(8)
+        ref = Net()
+        model = Net()
+        model.load_state_dict(ref.state_dict())
+        want = ref_training(ref, torch.optim.SGD(ref.parameters(), lr=0.2), x, y, 8, 2, seed=3)
+        got = impl.train_data_parallel(model, torch.optim.SGD(model.parameters(), lr=0.2),
+                                       F.mse_loss, x, y, batch_size=8, epochs=2, seed=3,
+                                       bucket_size=7)
+        assert len(got) == len(want), (f"train_data_parallel(20 examples, batch 8, 2 epochs): "
+                                       f"expected {len(want)} losses (2 per epoch), got {len(got)}")
+        # float64 and the same operations: equal to rounding
+        assert_close(got, want, "the loss history of one process against minibatch SGD on "
+                     "rank_batches' order", rtol=1e-10)
+        for n, p in ref.state_dict().items():
+            assert_close(model.state_dict()[n], p, f"{n} after training", rtol=1e-10, atol=1e-13)
 
 
 # --- two ranks ---------------------------------------------------------------------------------

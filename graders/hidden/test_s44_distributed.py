@@ -15,7 +15,6 @@ from torch import nn
 
 from graders import test_s44_distributed as pub
 from graders.helpers import assert_close
-from graders.test_s44_distributed import solo_group  # noqa: F401 - the one-process group
 
 
 class TiedLM(nn.Module):
@@ -105,19 +104,20 @@ def test_micro_batches_of_unequal_sizes_give_the_mean_of_their_means(impl):
 
 
 @pytest.mark.points(1)
-def test_one_process_ddp_with_adamw_and_default_arguments(impl, solo_group):  # noqa: F811
-    x, y = pub.make_data(15)
-    torch.manual_seed(22)
-    ref, model = pub.Net(), pub.Net()
-    model.load_state_dict(ref.state_dict())
-    want = pub.ref_training(ref, torch.optim.AdamW(ref.parameters(), lr=0.05), x, y, 5, 2, 0)
-    got = impl.train_data_parallel(model, torch.optim.AdamW(model.parameters(), lr=0.05),
-                                   F.mse_loss, x, y, 5, 2)
-    # float64, identical operations in one process
-    assert_close(got, want, "one-process losses with seed=0 and one bucket (the defaults)",
-                 rtol=1e-10)
-    assert_close(model.head.weight, ref.head.weight, "head.weight after 6 AdamW steps",
-                 rtol=1e-9, atol=1e-12)
+def test_one_process_ddp_with_adamw_and_default_arguments(impl, tmp_path):
+    with pub.solo(impl, tmp_path):
+        x, y = pub.make_data(15)
+        torch.manual_seed(22)
+        ref, model = pub.Net(), pub.Net()
+        model.load_state_dict(ref.state_dict())
+        want = pub.ref_training(ref, torch.optim.AdamW(ref.parameters(), lr=0.05), x, y, 5, 2, 0)
+        got = impl.train_data_parallel(model, torch.optim.AdamW(model.parameters(), lr=0.05),
+                                       F.mse_loss, x, y, 5, 2)
+        # float64, identical operations in one process
+        assert_close(got, want, "one-process losses with seed=0 and one bucket (the defaults)",
+                     rtol=1e-10)
+        assert_close(model.head.weight, ref.head.weight, "head.weight after 6 AdamW steps",
+                     rtol=1e-9, atol=1e-12)
 
 
 # --- two ranks (run in the public file's spawn) ------------------------------------------------
