@@ -105,8 +105,7 @@ def allreduce_buckets(buckets: list[list[nn.Parameter]]) -> None:
     that is None), all-reduce the sum, divide by the world size, and write each slice back
     into its parameter's .grad (created where it was None) with the parameter's shape."""
     _, size = world()
-    for bucket in buckets:
-        raise NotImplementedError("s44 distributed: flatten, one all_reduce, divide, copy the slices back")
+    raise NotImplementedError("s44 distributed: per bucket: flatten, one all_reduce, divide, copy the slices back")
 
 
 def rank_batches(n: int, batch_size: int, rank: int, world_size: int, epoch: int,

@@ -131,8 +131,8 @@ def allreduce_buckets(buckets: list[list[nn.Parameter]]) -> None:
     that is None), all-reduce the sum, divide by the world size, and write each slice back
     into its parameter's .grad (created where it was None) with the parameter's shape."""
     _, size = world()
+    # BEGIN SOLUTION: per bucket: flatten, one all_reduce, divide, copy the slices back
     for bucket in buckets:
-        # BEGIN SOLUTION: flatten, one all_reduce, divide, copy the slices back
         flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
                           for p in bucket])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
@@ -145,7 +145,7 @@ def allreduce_buckets(buckets: list[list[nn.Parameter]]) -> None:
             else:
                 p.grad.copy_(piece)
             offset += p.numel()
-        # END SOLUTION
+    # END SOLUTION
 
 
 def rank_batches(n: int, batch_size: int, rank: int, world_size: int, epoch: int,
