@@ -10,12 +10,16 @@ broadcast from rank 0 and rank 1 after the ranks were seeded differently, gradie
 the bucketed all-reduce (one bucket, one per parameter, in between) and the headline check: two
 processes training on half-batches end where one process training on the full batches ends,
 for several steps over reshuffled epochs. A rank that raises or dies is reported, never a hang:
-every collective has a timeout and the ranks are killed after a deadline.
+every collective has a timeout and the ranks are killed after a deadline. Each rank loads the
+graded file by path (its __file__) and runs under the grading process' rules: solutions/
+blocked and, when graded by tools/grading.py, the same audit hook, whose refusals travel back
+and become the step's integrity verdict in the parent.
 """
 
 import contextlib
 import importlib
 import multiprocessing
+import sys
 import tempfile
 import time
 import traceback
@@ -118,17 +122,27 @@ def register(module: str, scenarios: list[str]) -> None:
     SUITES[module] = scenarios
 
 
-def _rank_main(impl_file, rank, world_size, init_method, out_dir, suites):
-    """A spawned rank: load the graded file by path, join the group, run every scenario."""
+def _watched() -> bool:
+    """Is this grading process under the audit hook (graded by tools/grading.py)?"""
+    sandbox = sys.modules.get("tools.sandbox")
+    return bool(sandbox is not None and sandbox._installed)
+
+
+def _rank_main(impl_file, rank, world_size, init_method, out_dir, suites, watch=False):
+    """A spawned rank: load the graded file by path, join the group, run every scenario.
+    The rank obeys the grading process' rules: solutions/ blocked, and the same audit hook
+    when the parent has one (a refusal travels back and becomes the step's verdict there)."""
     torch.set_num_threads(1)
-    results = {}
+    results, violations = {}, []
     try:
         from tools.course import find_step
         from tools.loader import BlockSolutions, load_implementation
         step = find_step(STEP)
         if Path(impl_file).resolve() != step.solution.resolve():
-            import sys
             sys.meta_path.insert(0, BlockSolutions())
+        if watch:
+            from tools import sandbox
+            sandbox.install(on_violation=violations.append)
         impl = load_implementation(step, impl_file)
         impl.init_process(rank, world_size, init_method, timeout_s=COLLECTIVE_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - reported to the parent
@@ -143,6 +157,7 @@ def _rank_main(impl_file, rank, world_size, init_method, out_dir, suites):
             except Exception as exc:  # noqa: BLE001 - reported to the parent
                 results[name] = {"error": type(exc).__name__, "message": str(exc),
                                  "trace": traceback.format_exc(limit=-4)}
+    results["integrity"] = violations
     torch.save(results, Path(out_dir) / f"rank{rank}.pt")
     if dist.is_initialized():
         dist.destroy_process_group()
@@ -157,7 +172,8 @@ def run_two_ranks(impl) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         init = f"file://{tmp}/store"
         procs = [ctx.Process(target=_rank_main, daemon=True,
-                             args=(key, r, 2, init, tmp, dict(SUITES))) for r in range(2)]
+                             args=(key, r, 2, init, tmp, dict(SUITES), _watched()))
+                 for r in range(2)]
         for p in procs:
             p.start()
         deadline = time.monotonic() + DEADLINE_S
@@ -184,6 +200,10 @@ def rank_values(impl, name: str) -> list:
     """The scenario's value on each rank; a rank's exception becomes the test's failure."""
     out = []
     for r, res in enumerate(run_two_ranks(impl)):
+        for message in res.get("integrity", []):
+            if _watched():  # the same verdict as a refusal in this process
+                sys.modules["tools.sandbox"]._installed[0].on_violation(message)
+            pytest.fail(f"rank {r}: {message}", pytrace=False)
         entry = res.get("*") or res.get(name)
         if entry is None:
             pytest.fail(f"rank {r} returned nothing for the scenario {name}")
