@@ -88,6 +88,10 @@ def test_make_registry_maps_names_and_refuses_bad_tools(impl):
         f"make_registry([zeta, alpha]): expected {{'zeta': <zeta>, 'alpha': <alpha>}} in that "
         f"order holding the same Tool objects, got {reg!r}")
     assert impl.make_registry([]) == {}, "make_registry([]) should be an empty dict"
+    loaded = impl.Tool("loaded", "From a file.", json.loads('{"type": "object"}'), noop)
+    assert impl.make_registry([loaded]) == {"loaded": loaded}, (
+        "a schema read from JSON text, {\"type\": \"object\"}, should be accepted: compare "
+        "strings with ==, never with `is`")
     cases = [([a, impl.Tool("zeta", "Again.", ECHO_SCHEMA, noop)], "two tools named 'zeta'"),
              ([impl.Tool("bad", "Bad.", {"type": "object", "properties": {"x": {"type": "nope"}}},
                          noop)], 'a schema with {"type": "nope"} (check_schema refuses it)'),
