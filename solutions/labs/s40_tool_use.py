@@ -33,8 +33,8 @@ tu = load_step("s40_tool_use")
 gpt = load_step("s26_gpt")
 torch.set_num_threads(1)
 torch.manual_seed(0)
-STEPS, BATCH, LR, BLOCK = 300, 32, 5e-3, 144
-run = Run("s40_tool_use", config={"model": "tiny GPT from scratch (2 layers, 64 wide)",
+STEPS, BATCH, LR, BLOCK = 400, 32, 3e-3, 144
+run = Run("s40_tool_use", config={"model": "tiny GPT from scratch (2 layers, 48 wide)",
                                   "steps": STEPS, "batch": BATCH, "lr": LR}, seed=0)
 
 # %% [markdown]
@@ -101,8 +101,9 @@ chars = sorted({c for e in train + test + para for p, r in turns(e) for c in p +
 stoi = {c: i for i, c in enumerate(chars)}
 encode = lambda s: [stoi[c] for c in s if c in stoi]  # noqa: E731
 decode = lambda ids: "".join(chars[i] for i in ids)  # noqa: E731
-pairs = [(encode(p), encode(r)) for e in train for p, r in turns(e)]
-print(f"{len(pairs)} training sequences, vocabulary of {len(chars)} characters; e.g.")
+calls = [tuple(map(encode, turns(e)[0])) for e in train]
+answers = [tuple(map(encode, turns(e)[1])) for e in train]
+print(f"{len(calls) + len(answers)} training sequences, vocabulary of {len(chars)} characters; e.g.")
 print("".join(turns(train[3])[0]) + "".join(turns(train[3])[1]), end="")
 
 
@@ -119,9 +120,11 @@ def batch_of(rows):
 
 # %% [markdown]
 # ## 3. Training, and what the replies look like on the way
-# Every 100 steps the model answers 100 held-out instructions (words it has never seen) with
-# greedy decoding, and `classify_reply` sorts each reply: a valid call, malformed JSON, an
-# invented tool, arguments that drift from the schema, or a plain answer instead of a call.
+# Odd steps train on user turns and their calls, even steps on tool results and the answers
+# that copy them. Every 100 steps the model answers 60 held-out instructions (words it has
+# never seen) with greedy decoding, and `classify_reply` sorts each reply: a valid call,
+# malformed JSON, an invented tool, arguments that drift from the schema, or a plain answer
+# instead of a call.
 
 
 # %%
@@ -159,21 +162,21 @@ def rates(model, examples) -> dict[str, float]:
 
 
 config = gpt.GPTConfig(vocab_size=len(chars), block_size=BLOCK - 1, n_layer=2, n_head=4,
-                       n_embd=64)
+                       n_embd=48)
 model = gpt.GPT(config)
 opt = torch.optim.AdamW(model.parameters(), lr=LR)
 rng = random.Random(0)
 curve = [(0, rates(model, test))]
 losses, start = [], time.time()
 for step in range(1, STEPS + 1):
-    ids, tgt = batch_of(rng.sample(pairs, BATCH))
+    ids, tgt = batch_of(rng.sample(calls if step % 2 else answers, BATCH))
     logits = model(ids)[0]
     loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), tgt.reshape(-1), ignore_index=-1)
     opt.zero_grad()
     loss.backward()
     opt.step()
     losses.append(loss.item())
-    if step % 75 == 0:
+    if step % 100 == 0:
         curve.append((step, rates(model, test)))
         print(f"step {step}: loss {loss.item():.3f}, valid calls {curve[-1][1]['valid']:.0%}")
 train_seconds = time.time() - start
