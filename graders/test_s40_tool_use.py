@@ -150,7 +150,7 @@ def test_parse_reply_reports_malformed_and_truncated_calls(impl):
         'CALL {"name": "", "arguments": {}}': "an empty name",
         'CALL {"name": "add", "arguments": [1, 2]}': "arguments that are a list",
         'CALL {"name": "add", "arguments": null}': "arguments that are null",
-        'CALL {"name": "add", "arguments": {"a": NaN}}': "NaN (Python's json takes it; JSON does not)",
+        'CALL {"name": "add", "arguments": {"a": NaN}}': "NaN (Python's json takes it, JSON not)",
         'CALL {"name": "add", "arguments": {"a": -Infinity}}': "-Infinity (not JSON)",
         "CALL ": "nothing after the prefix",
         "CALL \"add\"": "a JSON string, not an object",

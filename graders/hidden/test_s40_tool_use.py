@@ -212,8 +212,10 @@ def test_classify_reply_over_a_mixed_batch_of_replies(impl, rng):
     picks = rng.integers(0, len(makers), 60)
     got = [impl.classify_reply(makers[k][0](i), registry) for i, k in enumerate(picks)]
     want = [makers[k][1] for k in picks]
-    wrong = [(makers[k][0](i), g, w) for i, (k, g, w) in enumerate(zip(picks, got, want)) if g != w]
-    assert not wrong, f"classify_reply got {len(wrong)} of 60 wrong, e.g. (reply, got, want) {wrong[0]}"
+    wrong = [(makers[k][0](i), g, w)
+             for i, (k, g, w) in enumerate(zip(picks, got, want, strict=True)) if g != w]
+    assert not wrong, (f"classify_reply got {len(wrong)} of 60 generated replies wrong, e.g. "
+                       f"(reply, got, want) = {wrong[0]}")
     assert counters["add"].runs == [] and counters["echo"].runs == [], "classify_reply ran a tool"
 
 

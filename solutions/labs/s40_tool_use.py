@@ -103,7 +103,7 @@ encode = lambda s: [stoi[c] for c in s if c in stoi]  # noqa: E731
 decode = lambda ids: "".join(chars[i] for i in ids)  # noqa: E731
 calls = [tuple(map(encode, turns(e)[0])) for e in train]
 answers = [tuple(map(encode, turns(e)[1])) for e in train]
-print(f"{len(calls) + len(answers)} training sequences, vocabulary of {len(chars)} characters; e.g.")
+print(f"{len(calls) + len(answers)} training sequences, {len(chars)} characters; e.g.")
 print("".join(turns(train[3])[0]) + "".join(turns(train[3])[1]), end="")
 
 
