@@ -252,6 +252,10 @@ def evaluate(examples) -> tuple[float, dict[str, int], list]:
         right += ok
         if not ok:
             wrong.append((e["prompt"], [m["content"] for m in out["messages"][2:]]))
+        first = tu.parse_reply(out["messages"][2]["content"]) if \
+            tu.classify_reply(out["messages"][2]["content"], registry) == "valid" else None
+        if first is not None and first["name"] != TASK_TOOL[e["task"]]:
+            events["valid call, wrong tool"] = events.get("valid call, wrong tool", 0) + 1
         for m in out["messages"]:
             if m["role"] in ("tool", "error"):
                 key = "ran" if m["role"] == "tool" else m["kind"]
@@ -284,6 +288,7 @@ run.figure(fig, "reply_kinds")
 run.metric("exact_match_test", em_test)
 run.metric("exact_match_paraphrase", em_para)
 run.metric("valid_call_rate_paraphrase", para_rates["valid"])
+run.metric("wrong_tool_paraphrase", ev_para.get("valid call, wrong tool", 0) / 20)
 
 # %%
 run.finish(f"A 2-layer GPT trained from scratch for {STEPS} steps ({train_seconds:.0f} CPU s) on "
@@ -293,4 +298,6 @@ run.finish(f"A 2-layer GPT trained from scratch for {STEPS} steps ({train_second
            f"{em_test:.0%} of held-out instructions exactly and {em_para:.0%} of paraphrases; "
            f"on paraphrases the runtime reported {ev_para.get('malformed', 0)} malformed, "
            f"{ev_para.get('unknown_tool', 0)} unknown-tool and "
-           f"{ev_para.get('invalid_arguments', 0)} invalid-argument calls and ran none of them.")
+           f"{ev_para.get('invalid_arguments', 0)} invalid-argument calls and ran none of them, "
+           f"but {ev_para.get('valid call, wrong tool', 0)} of its first calls were valid calls "
+           f"to the wrong tool, which no schema can catch.")
