@@ -28,7 +28,7 @@ PRISTINE_DIR = ROOT / "tools" / "pristine"  # stubs shipped in the student editi
 
 # What each extra makes importable: used to tell a learner what to install.
 EXTRA_MODULES = {"torch": "torch", "mlx": "mlx.core", "text": "sentencepiece",
-                 "notebooks": "nbclient", "serve": "fastapi"}
+                 "notebooks": "nbclient", "serve": "fastapi", "agent": "jsonschema"}
 
 
 @dataclass(frozen=True)
