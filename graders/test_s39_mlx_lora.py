@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 mx = pytest.importorskip("mlx.core", reason="mlx is not installed: s39 needs the mlx extra")
-pytest.importorskip("mlx_lm", reason="mlx is not installed (mlx-lm is missing): s39 needs the mlx extra")
+pytest.importorskip("mlx_lm", reason="mlx is not installed (mlx-lm is missing): s39 needs it")
 
 import mlx.nn as nn  # noqa: E402
 from mlx.utils import tree_flatten  # noqa: E402
@@ -95,7 +95,8 @@ def test_forward_equals_mlx_lm_lora_linear_with_the_same_weights(impl):
         x = mx.random.normal(shape)
         want = npy(x) @ W.T + b + 2.5 * (npy(x) @ A) @ B
         got = npy(mine(x))
-        assert got.shape == want.shape, f"input {shape}: expected output {want.shape}, got {got.shape}"
+        assert got.shape == want.shape, (
+            f"input {shape}: expected output {want.shape}, got {got.shape}")
         # float32 matmuls of width 6: agree to ~1e-6 relative
         assert np.allclose(got, want, rtol=1e-5, atol=1e-5), (
             f"input {shape}: expected linear(x) + scale * (x @ lora_a) @ lora_b, off by "
@@ -119,16 +120,21 @@ def test_delta_and_fuse_equal_mlx_lm_fuse(impl):
             f"delta_weight must have the weight's shape (out, in) = (4, 6), got {delta.shape}: "
             "lora_a @ lora_b is (in, out), so transpose")
         assert np.allclose(delta, want, atol=1e-6), (
-            f"delta_weight must be scale * lora_b^T @ lora_a^T, off by {np.abs(delta - want).max():.3g}")
+            "delta_weight must be scale * lora_b^T @ lora_a^T, off by "
+            f"{np.abs(delta - want).max():.3g}")
         w_before = npy(base.weight)
         fused = mine.fuse()
-        assert isinstance(fused, nn.Linear), f"fuse must return an nn.Linear, got {type(fused).__name__}"
+        assert isinstance(fused, nn.Linear), (
+            f"fuse must return an nn.Linear, got {type(fused).__name__}")
         assert np.allclose(npy(fused.weight), npy(ref.fuse().weight), atol=1e-6), (
-            "the fused weight differs from mlx-lm's fuse(): expected W + scale * lora_b^T @ lora_a^T")
-        assert ("bias" in fused) == bias, f"bias={bias}: fuse must keep the bias exactly when the base has one"
+            "the fused weight differs from mlx-lm's fuse(): expected "
+            "W + scale * lora_b^T @ lora_a^T")
+        assert ("bias" in fused) == bias, (
+            f"bias={bias}: fuse must keep the bias exactly when the base has one")
         if bias:
             assert np.array_equal(npy(fused.bias), npy(base.bias)), "fuse must copy the base's bias"
-        assert np.array_equal(npy(base.weight), w_before), "fuse must not change the base layer's weight"
+        assert np.array_equal(npy(base.weight), w_before), (
+            "fuse must not change the base layer's weight")
         x = mx.random.normal((3, 6))
         assert np.allclose(npy(fused(x)), npy(mine(x)), atol=1e-5), (
             "the fused layer must compute what the LoRA layer computes")
@@ -152,11 +158,13 @@ def test_apply_lora_wraps_what_mlx_lm_wraps_and_counts_the_same(impl):
         got_count = impl.count_trainable(model)
         ref_count = sum(v.size for v in trainable(ref).values())
         assert got_count == ref_count, (
-            f"num_layers={num_layers}, keys={keys}, rank={rank}: mlx-lm leaves {ref_count} trainable "
-            f"scalars, yours {got_count} (freeze the whole model first; r * (in + out) per layer)")
+            f"num_layers={num_layers}, keys={keys}, rank={rank}: mlx-lm leaves {ref_count} "
+            f"trainable scalars, yours {got_count} (freeze the whole model first; "
+            "r * (in + out) per layer)")
         for name, m in model.named_modules():
             if name in names:
-                assert isinstance(m, impl.LoRALinear) and m.lora_a.shape[1] == rank and m.scale == scale, (
+                ok = isinstance(m, impl.LoRALinear) and m.lora_a.shape[1] == rank
+                assert ok and m.scale == scale, (
                     f"{name} must be your LoRALinear with rank {rank} and scale {scale}")
         assert np.allclose(npy(model(x)), before, atol=1e-5), (
             "right after apply_lora the model must compute what it computed before (lora_b = 0)")
@@ -174,7 +182,8 @@ def test_adapter_weights_are_mlx_lm_adapter_names_and_round_trip(impl):
     assert sorted(weights) == sorted(trainable(ref)), (
         "adapter_weights must hold the names mlx_lm.lora writes to adapters.safetensors; expected "
         f"{sorted(trainable(ref))[:3]}..., got {sorted(weights)[:3]}...")
-    assert all(k.endswith(("lora_a", "lora_b")) for k in weights), "only lora_a / lora_b arrays belong in an adapter"
+    assert all(k.endswith(("lora_a", "lora_b")) for k in weights), (
+        "only lora_a / lora_b arrays belong in an adapter")
     x = mx.array(TOKENS)
     fresh = tiny_llama()
     impl.apply_lora(fresh, 2, rank=4)
@@ -216,7 +225,7 @@ class TableLM(nn.Module):
 def brute_loss(table, batch, lengths):
     logp = table - np.log(np.exp(table).sum(-1, keepdims=True))
     total, n = 0.0, 0
-    for row, (offset, length) in zip(batch, lengths):
+    for row, (offset, length) in zip(batch, lengths, strict=True):
         for j in range(max(offset, 1), length):  # token j of the row, predicted from token j - 1
             total -= logp[row[j - 1], row[j]]
             n += 1

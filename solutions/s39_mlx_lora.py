@@ -133,15 +133,16 @@ def apply_lora(model: nn.Module, num_layers: int = 16, rank: int = 8, scale: flo
     if num_layers == 0 or num_layers < -1:
         raise ValueError(f"num_layers must be -1 (all) or >= 1, got {num_layers}")
     chosen = blocks if num_layers == -1 else blocks[-num_layers:]
+    found: list[list[tuple[str, nn.Linear]]] = []
     # BEGIN SOLUTION: per chosen block, the (name, nn.Linear) pairs to wrap
-    found = [[(k, m) for k, m in block.named_modules()
+    found += [[(k, m) for k, m in block.named_modules()
               if isinstance(m, nn.Linear) and (keys is None or k in keys)] for block in chosen]
     # END SOLUTION
     if not any(found):
         raise ValueError(f"no nn.Linear in the last {num_layers} blocks matches keys {keys}")
     # BEGIN SOLUTION: freeze everything, swap each match for a LoRALinear, list the names
     model.freeze()
-    for block, pairs in zip(chosen, found):
+    for block, pairs in zip(chosen, found, strict=True):
         wrapped = [(k, LoRALinear.from_base(m, rank, dropout, scale)) for k, m in pairs]
         if wrapped:
             block.update_modules(tree_unflatten(wrapped))

@@ -4,6 +4,14 @@
     folder = build_tiny_mistral(tmp / "tiny", seed=0)     # config.json, model.safetensors,
                                                           # tokenizer.json, tokenizer_config.json
     mlx_lm_cli("lora", "--model", folder, "--train", ...)   # python -m mlx_lm lora ...
+    python -m tools.tiny_mistral pipeline OUT [--iters N]   # all of it in one process
+
+`pipeline` builds the model in OUT/model, writes instruction data (tools/instruct_data.py) to
+OUT/data, trains with mlx_lm.lora's own run() (--mask-prompt, adapters in OUT/adapters), fuses
+with mlx_lm.fuse's main() (OUT/fused) and greedily generates with the adapter, writing
+OUT/pipeline.json: what the three commands do, in one interpreter (each `mlx_lm.<command>`
+start-up costs seconds). s39's hidden grader runs it in a child process: training under the
+grading sandbox's audit hook is far slower than without it.
 
 s39's graders and lab run the real `mlx_lm.lora` / `mlx_lm.generate` / `mlx_lm.fuse` on it,
 the same commands a learner runs on Mistral-7B, in seconds on a CPU. The weights are random
@@ -16,10 +24,13 @@ tokenizers).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+import time
+import types
 from pathlib import Path
 
 EOS = "</s>"
@@ -77,3 +88,62 @@ def mlx_lm_cli(command: str, *args: object, timeout: float = 120) -> subprocess.
            "TOKENIZERS_PARALLELISM": "false", "MLX_DEVICE": "cpu"}
     return subprocess.run([sys.executable, "-m", "mlx_lm", command, *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env)
+
+
+TASKS = ("first_letter", "uppercase")
+PROMPTS = ("First letter of sototri:", "Uppercase: kelima")
+
+
+def pipeline(out: Path | str, iters: int = 8, seed: int = 0, learning_rate: float = 1e-3,
+             n_train: int = 16) -> dict:
+    """mlx_lm.lora --train --mask-prompt, mlx_lm.generate --adapter-path and mlx_lm.fuse on a
+    fresh tiny Mistral in `out`; returns (and writes to out/pipeline.json) what happened."""
+    import mlx_lm
+    from mlx_lm import fuse as mlx_fuse
+    from mlx_lm import lora as mlx_lora
+
+    from tools.instruct_data import make_examples, write_mlx_jsonl
+
+    out = Path(out)
+    start = time.perf_counter()
+    folder = build_tiny_mistral(out / "model", seed=seed)
+    data = write_mlx_jsonl(out / "data", make_examples(n_train, seed=seed, tasks=TASKS),
+                           make_examples(4, seed=seed + 1, split="test", tasks=TASKS))
+    args = {**mlx_lora.CONFIG_DEFAULTS, "model": str(folder), "train": True, "data": str(data),
+            "mask_prompt": True, "iters": iters, "batch_size": 4, "num_layers": 2,
+            "learning_rate": learning_rate, "steps_per_report": max(iters, 1), "seed": seed,
+            "steps_per_eval": max(iters, 1), "val_batches": 1, "save_every": 10**6,
+            "adapter_path": str(out / "adapters")}
+    mlx_lora.run(types.SimpleNamespace(**args))
+    trained = time.perf_counter()
+    model, tok = mlx_lm.load(str(folder), adapter_path=str(out / "adapters"))
+    texts = {}
+    for p in PROMPTS:
+        prompt = tok.apply_chat_template([{"role": "user", "content": p}],
+                                         add_generation_prompt=True, tokenize=False)
+        texts[p] = mlx_lm.generate(model, tok, prompt, max_tokens=6)
+    argv = sys.argv
+    sys.argv = ["mlx_lm.fuse", "--model", str(folder), "--adapter-path", str(out / "adapters"),
+                "--save-path", str(out / "fused")]
+    try:
+        mlx_fuse.main()
+    finally:
+        sys.argv = argv
+    report = {"args": {k: args[k] for k in ("iters", "batch_size", "num_layers", "learning_rate",
+                                            "mask_prompt")},
+              "lora_parameters": args["lora_parameters"], "generated": texts,
+              "train_seconds": trained - start, "seconds": time.perf_counter() - start}
+    (out / "pipeline.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="the mlx-lm LoRA pipeline on a tiny Mistral")
+    parser.add_argument("command", choices=["pipeline"])
+    parser.add_argument("out")
+    parser.add_argument("--iters", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--n-train", type=int, default=16)
+    a = parser.parse_args()
+    print(json.dumps(pipeline(a.out, a.iters, a.seed, a.learning_rate, a.n_train)))
