@@ -95,12 +95,16 @@ PROMPTS = ("First letter of sototri:", "Uppercase: kelima")
 
 
 def pipeline(out: Path | str, iters: int = 8, seed: int = 0, learning_rate: float = 1e-3,
-             n_train: int = 16) -> dict:
+             n_train: int = 16, report_every: int | None = None, callback=None) -> dict:
     """mlx_lm.lora --train --mask-prompt, mlx_lm.generate --adapter-path and mlx_lm.fuse on a
-    fresh tiny Mistral in `out`; returns (and writes to out/pipeline.json) what happened."""
+    fresh tiny Mistral in `out`; returns (and writes to out/pipeline.json) what happened.
+    `callback`: an mlx_lm TrainingCallback, told the loss every `report_every` iterations."""
+    import mlx.core as mx
     import mlx_lm
+    import numpy as np
     from mlx_lm import fuse as mlx_fuse
     from mlx_lm import lora as mlx_lora
+    from mlx_lm.tuner.datasets import load_dataset
 
     from tools.instruct_data import make_examples, write_mlx_jsonl
 
@@ -111,10 +115,18 @@ def pipeline(out: Path | str, iters: int = 8, seed: int = 0, learning_rate: floa
                            make_examples(4, seed=seed + 1, split="test", tasks=TASKS))
     args = {**mlx_lora.CONFIG_DEFAULTS, "model": str(folder), "train": True, "data": str(data),
             "mask_prompt": True, "iters": iters, "batch_size": 4, "num_layers": 2,
-            "learning_rate": learning_rate, "steps_per_report": max(iters, 1), "seed": seed,
+            "learning_rate": learning_rate, "seed": seed,
+            "steps_per_report": report_every or max(iters, 1),
             "steps_per_eval": max(iters, 1), "val_batches": 1, "save_every": 10**6,
             "adapter_path": str(out / "adapters")}
-    mlx_lora.run(types.SimpleNamespace(**args))
+    ns = types.SimpleNamespace(**args)
+    # what mlx_lora.run(ns) does for --train, with the callback (run() drops a callback
+    # it is given unless --report-to names one)
+    np.random.seed(seed)  # as run() does: the batch order
+    mx.random.seed(seed)  # the adapters' lora_a
+    base, tok = mlx_lm.load(str(folder))
+    train_set, valid_set, _ = load_dataset(ns, tok)
+    mlx_lora.train_model(ns, base, train_set, valid_set, callback)
     trained = time.perf_counter()
     model, tok = mlx_lm.load(str(folder), adapter_path=str(out / "adapters"))
     texts = {}
