@@ -6,12 +6,13 @@
     mlx_lm_cli("lora", "--model", folder, "--train", ...)   # python -m mlx_lm lora ...
     python -m tools.tiny_mistral pipeline OUT [--iters N]   # all of it in one process
 
-`pipeline` builds the model in OUT/model, writes instruction data (tools/instruct_data.py) to
-OUT/data, trains with mlx_lm.lora's own run() (--mask-prompt, adapters in OUT/adapters), fuses
-with mlx_lm.fuse's main() (OUT/fused) and greedily generates with the adapter, writing
-OUT/pipeline.json: what the three commands do, in one interpreter (each `mlx_lm.<command>`
-start-up costs seconds). s39's hidden grader runs it in a child process: training under the
-grading sandbox's audit hook is far slower than without it.
+`pipeline` builds the model in OUT/model (unless it is there already), writes instruction
+data (tools/instruct_data.py) to OUT/data, trains as `mlx_lm.lora --train --mask-prompt` does
+(mlx_lm.lora's train_model; adapters in OUT/adapters), greedily generates with the adapter and
+fuses with mlx_lm.fuse's main() (OUT/fused), writing OUT/pipeline.json: the three commands in
+one interpreter (each `mlx_lm.<command>` start-up costs seconds). s39's hidden grader runs it
+in a child process: mlx-lm's training loop stalls under the grading sandbox's audit hook
+(seen with mlx 0.32.4 / mlx-lm 0.32.2; a plain MLX loop does not).
 
 s39's graders and lab run the real `mlx_lm.lora` / `mlx_lm.generate` / `mlx_lm.fuse` on it,
 the same commands a learner runs on Mistral-7B, in seconds on a CPU. The weights are random
@@ -110,7 +111,9 @@ def pipeline(out: Path | str, iters: int = 8, seed: int = 0, learning_rate: floa
 
     out = Path(out)
     start = time.perf_counter()
-    folder = build_tiny_mistral(out / "model", seed=seed)
+    folder = out / "model"  # built here unless the caller has built it already
+    if not (folder / "config.json").exists():
+        build_tiny_mistral(folder, seed=seed)
     data = write_mlx_jsonl(out / "data", make_examples(n_train, seed=seed, tasks=TASKS),
                            make_examples(4, seed=seed + 1, split="test", tasks=TASKS))
     args = {**mlx_lora.CONFIG_DEFAULTS, "model": str(folder), "train": True, "data": str(data),
