@@ -10,12 +10,13 @@
 data (tools/instruct_data.py) to OUT/data, trains as `mlx_lm.lora --train --mask-prompt` does
 (mlx_lm.lora's train_model; adapters in OUT/adapters), greedily generates with the adapter and
 fuses with mlx_lm.fuse's main() (OUT/fused), writing OUT/pipeline.json: the three commands in
-one interpreter (each `mlx_lm.<command>` start-up costs seconds). s39's hidden grader runs it
-in a child process: mlx-lm's training loop stalls under the grading sandbox's audit hook
-(seen with mlx 0.32.4 / mlx-lm 0.32.2; a plain MLX loop does not).
+one interpreter (each `mlx_lm.<command>` start-up costs seconds). s39's lab runs it; s39's
+graders do not train: mlx-lm's compiled training loop stalls under the grading sandbox (seen
+with mlx 0.32.4 / mlx-lm 0.32.2, also in a child process of the grading; a plain MLX loop
+does not), so they write an adapter folder with mlx-lm's own layers instead.
 
-s39's graders and lab run the real `mlx_lm.lora` / `mlx_lm.generate` / `mlx_lm.fuse` on it,
-the same commands a learner runs on Mistral-7B, in seconds on a CPU. The weights are random
+On it, s39 runs the real `mlx_lm.lora` / `mlx_lm.generate` / `mlx_lm.fuse` (the same commands a
+learner runs on Mistral-7B) in seconds on a CPU. The weights are random
 (seeded); the tokenizer is character-level (every printable ASCII character, a newline and
 `</s>`), written with Hugging Face `tokenizers`, and its chat template renders a user turn as
 "Q: <prompt>\\nA: " and the assistant's as "<completion></s>", so `--mask-prompt` can find

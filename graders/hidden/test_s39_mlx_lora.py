@@ -1,15 +1,13 @@
-"""Hidden graders for s39 LoRA in MLX: the real mlx-lm path (mlx_lm.lora's training with
---mask-prompt on the course's instruction data, generation with the adapter, mlx_lm.fuse) on a
-tiny random Mistral built offline, with your layers loading mlx-lm's adapter file; dropout on
+"""Hidden graders for s39 LoRA in MLX: the real mlx-lm path on a tiny random Mistral built
+offline (an adapter folder as mlx_lm.lora leaves it, loaded by mlx_lm.load --adapter-path and
+by your layers, mlx_lm.generate, mlx-lm's --mask-prompt batches of the course's instruction
+data, mlx_lm.fuse against your fuse_model); training with mlx_lm.lora runs in the lab; dropout on
 the LoRA path only; dtypes; custom block structures; truncated rows in the loss.
 """
 
-import importlib.util
 import json
-import subprocess
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,57 +18,70 @@ pytest.importorskip("mlx_lm", reason="mlx is not installed (mlx-lm is missing): 
 import mlx.nn as nn  # noqa: E402
 from mlx.utils import tree_flatten  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def npy(a):
     return np.array(a.astype(mx.float32))
 
 
-# The end-to-end test starts a Python that runs mlx-lm: seconds of start-up on a busy machine
-# (pytest-timeout's marker, where that plugin is there to read it; the step budget still holds).
-LONG = pytest.mark.timeout(100) if importlib.util.find_spec("pytest_timeout") else (lambda f: f)
-
-
-@LONG
-@pytest.mark.points(4)
-def test_an_adapter_trained_by_mlx_lm_lora_runs_in_your_layers_and_fuses_alike(impl, tmp_path):
+def write_mlx_lm_adapter(folder, out, seed):
+    """An adapter folder exactly as `mlx_lm.lora --train` leaves it (adapter_config.json,
+    adapters.safetensors), made with mlx-lm's own layers and a random lora_b (training itself
+    runs in the lab: mlx-lm's compiled training loop stalls under the grading sandbox)."""
     import mlx_lm
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    model, _ = mlx_lm.load(folder)
+    model.freeze()
+    params = {"rank": 8, "scale": 20.0, "dropout": 0.0}
+    linear_to_lora_layers(model, 2, params)
+    mx.random.seed(seed)
+    for _, m in model.named_modules():
+        if hasattr(m, "lora_b"):
+            m.lora_b = 0.02 * mx.random.normal(m.lora_b.shape)
+    out.mkdir()
+    (out / "adapter_config.json").write_text(json.dumps(
+        {"fine_tune_type": "lora", "num_layers": 2, "lora_parameters": params}))
+    mx.save_safetensors(str(out / "adapters.safetensors"),
+                        dict(tree_flatten(model.trainable_parameters())))
+
+
+@pytest.mark.points(4)
+def test_an_mlx_lm_adapter_runs_in_your_layers_generates_and_fuses_alike(impl, tmp_path,
+                                                                         monkeypatch):
+    import mlx_lm
+    from mlx_lm import fuse as mlx_fuse
     from mlx_lm.tuner.datasets import CacheDataset, load_dataset
     from mlx_lm.tuner.trainer import iterate_batches
 
+    from tools.instruct_data import make_examples, write_mlx_jsonl
     from tools.tiny_mistral import build_tiny_mistral
 
-    folder, adapters = str(tmp_path / "model"), str(tmp_path / "adapters")
+    folder, adapters = str(tmp_path / "model"), tmp_path / "adapters"
     build_tiny_mistral(folder, seed=2)
     mine, tok = mlx_lm.load(folder)
     names = impl.apply_lora(mine, 2, rank=8, scale=20.0)
     assert len(names) == 14, f"2 Mistral blocks hold 14 nn.Linear layers, you wrapped {len(names)}"
-    # mlx_lm.lora --train --mask-prompt, mlx_lm.generate --adapter-path and mlx_lm.fuse, run by
-    # the real mlx-lm in a child process (see tools/tiny_mistral.py for why)
-    proc = subprocess.run([sys.executable, "-m", "tools.tiny_mistral", "pipeline", str(tmp_path),
-                           "--iters", "8", "--seed", "2"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=90)
-    assert proc.returncode == 0, f"the mlx-lm pipeline itself failed: {proc.stderr[-600:]}"
-    report = json.loads((tmp_path / "pipeline.json").read_text())
-    saved = mx.load(str(tmp_path / "adapters" / "adapters.safetensors"))
-    ref, _ = mlx_lm.load(folder, adapter_path=adapters)
+    write_mlx_lm_adapter(folder, adapters, seed=3)
+    saved = mx.load(str(adapters / "adapters.safetensors"))
+    ref, _ = mlx_lm.load(folder, adapter_path=str(adapters))  # what --adapter-path loads
     assert sorted(impl.adapter_weights(mine)) == sorted(saved), (
-        "your adapter names differ from the ones mlx_lm.lora saved in adapters.safetensors (the "
+        "your adapter names differ from the ones mlx-lm saves in adapters.safetensors (the "
         "layer's arrays must be called lora_a / lora_b, every nn.Linear of each block wrapped)")
     mine.load_weights(list(saved.items()), strict=False)
     ids = mx.array([tok.encode("Q: Uppercase: kelima\nA: ")])
     assert np.allclose(npy(mine(ids)), npy(ref(ids)), atol=1e-4), (
-        "with mlx-lm's trained adapter loaded, your LoRA model's logits differ from mlx-lm's "
+        "with mlx-lm's adapter file loaded, your LoRA model's logits differ from mlx-lm's "
         "(look at __call__: layout and scale)")
-    for text, want in report["generated"].items():
+    for text in ("First letter of sototri:", "Uppercase: kelima"):
         prompt = tok.apply_chat_template([{"role": "user", "content": text}],
                                          add_generation_prompt=True, tokenize=False)
+        want = mlx_lm.generate(ref, tok, prompt, max_tokens=6)
         got = mlx_lm.generate(mine, tok, prompt, max_tokens=6)
         assert got == want, (
             f"greedy generation with your layers gave {got!r}, mlx_lm.generate --adapter-path "
             f"gave {want!r}")
 
+    write_mlx_jsonl(tmp_path / "data", make_examples(8, seed=0), make_examples(4, seed=1))
     ds_args = types.SimpleNamespace(data=str(tmp_path / "data"), hf_dataset=None, train=True,
                                     test=False, mask_prompt=True)
     batch, lengths = next(iterate_batches(CacheDataset(load_dataset(ds_args, tok)[0]), 4, 256))
@@ -81,6 +92,9 @@ def test_an_adapter_trained_by_mlx_lm_lora_runs_in_your_layers_and_fuses_alike(i
         f"in all here; got {int(ntoks)}")
     assert 0 < float(loss) < 10, f"a real batch's masked loss is a few nats, got {float(loss)}"
 
+    monkeypatch.setattr(sys, "argv", ["mlx_lm.fuse", "--model", folder, "--adapter-path",
+                                      str(adapters), "--save-path", str(tmp_path / "fused")])
+    mlx_fuse.main()  # what `mlx_lm.fuse --model ... --adapter-path ... --save-path ...` runs
     fused = mx.load(str(tmp_path / "fused" / "model.safetensors"))
     assert impl.fuse_model(mine) == 14, "2 Mistral blocks have 14 nn.Linear layers to fuse"
     ours = dict(tree_flatten(mine.parameters()))
