@@ -182,6 +182,19 @@ def test_nested_blocks_wrap_only_linear_layers_of_the_last_blocks(impl):
     assert sorted(weights) == sorted(f"layers.{i}.inner.gate.{p}" for i in range(3)
                                      for p in ("lora_a", "lora_b")), (
         f"adapter_weights must hold each wrapped layer's lora_a and lora_b, got {sorted(weights)}")
+    model = Stack(2)
+    impl.apply_lora(model, -1, rank=2, dropout=0.5, keys={"out"})
+    layer = model.layers[1].out
+    layer.lora_b = mx.ones(layer.lora_b.shape)
+    x = mx.random.normal((64, 5)) + 2.0
+    layer.train()
+    mx.random.seed(0)
+    first = npy(layer(x))
+    assert not np.allclose(first, npy(layer(x))), (
+        "apply_lora(..., dropout=0.5) must give each LoRALinear that dropout: in training mode "
+        "two calls should differ")
+    layer.eval()
+    assert np.allclose(npy(layer(x)), npy(layer(x))), "in eval mode the output is deterministic"
 
 
 @pytest.mark.points(1)
