@@ -38,7 +38,7 @@ def tiny_llama(seed=0):
 
 
 def trainable(model):
-    return dict(tree_flatten(model.trainable_parameters()))
+    return {name: v for name, v in tree_flatten(model.trainable_parameters())}
 
 
 def randomise_b(model, seed=1):
