@@ -39,6 +39,9 @@ Pitfalls
     - torch.no_grad() is per thread: never hold it open across a `yield` that another worker
       thread resumes; wrap each forward on its own.
     - Free the slot however a request ends (done, exception, client gone): use finally.
+      A client gone before the first chunk means the async generator never starts, so
+      its finally never runs: release once more from the response's background task,
+      and make the release idempotent (the first call wins).
     - StopIteration cannot cross a thread's future: use next(it, None).
     - An SSE event ends with a blank line; json.dumps keeps the data on one line.
 
@@ -61,6 +64,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 
@@ -134,7 +138,8 @@ async def sse_stream(tokens: Iterator[int], decode: Callable[[list[int]], str],
     """sse_format("token", {"index": i, "token": t, "text": decode([t])}) per token (each
     next(tokens) run in a worker thread: run_in_threadpool), then sse_format("done",
     {"tokens": n, "text": decode(all n)}); calls release(finished) exactly once however the
-    stream ends: True after "done" was yielded, False when closed or cancelled before."""
+    stream ends: True after "done" was yielded, False when closed or cancelled before. (A
+    stream never iterated runs none of this code: its caller frees the slot then.)"""
     raise NotImplementedError("s46 serving: advance the generator off the event loop; release in finally")
 
 

@@ -147,24 +147,29 @@ class _Plugin:
 
 # --- what must be covered -----------------------------------------------------------------------
 
+_FUNCTIONS = ast.FunctionDef | ast.AsyncFunctionDef  # `async def` is a callable like `def`
+
 def public_callables(step: Step) -> list[str]:
     """Qualnames of the step's public functions and of its classes' public methods."""
     from tools.stubgen import api_names
 
-    tree = ast.parse(step.solution.read_text())
-    api = set(api_names(step))
+    return callables_in(step.solution.read_text(), set(api_names(step)))
+
+
+def callables_in(source: str, api: set[str]) -> list[str]:
+    """public_callables of a module's source, given its API names (def and async def alike)."""
     names = []
-    for node in tree.body:
-        if not isinstance(node, ast.FunctionDef | ast.ClassDef) or node.name not in api:
+    for node in ast.parse(source).body:
+        if not isinstance(node, _FUNCTIONS | ast.ClassDef) or node.name not in api:
             continue
-        if isinstance(node, ast.FunctionDef):
+        if isinstance(node, _FUNCTIONS):
             names.append(node.name)
         elif isinstance(node, ast.ClassDef):
             bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
             if any(b.endswith(("Error", "Exception")) for b in bases):
                 continue
             names += [f"{node.name}.{f.name}" for f in node.body
-                      if isinstance(f, ast.FunctionDef) and _is_public(f.name)]
+                      if isinstance(f, _FUNCTIONS) and _is_public(f.name)]
     return names
 
 
@@ -172,7 +177,7 @@ def grader_tests(step: Step) -> set[str]:
     names = set()
     for path in step.grader_files():
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+            if isinstance(node, _FUNCTIONS) and node.name.startswith("test_"):
                 names.add(node.name)
     return names
 

@@ -1,7 +1,8 @@
-"""Hidden graders for s46 serving: a client that hangs up mid-stream frees its slot, a burst of
-concurrent clients each gets its own seeded tokens (or a clean 429), a graceful shutdown
-finishes the request in flight, sse_stream releases exactly once however it ends, and the
-validation edge cases (strict types, NaN, limits exactly at and one past the threshold).
+"""Hidden graders for s46 serving: a client that hangs up mid-stream, or before the first
+chunk, frees its slot exactly once, a burst of concurrent clients each gets its own seeded
+tokens (or a clean 429), a graceful shutdown finishes the request in flight, sse_stream
+releases exactly once however it ends, and the validation edge cases (strict types, NaN,
+limits exactly at and one past the threshold).
 """
 
 import asyncio
@@ -162,6 +163,70 @@ def test_a_client_hanging_up_mid_stream_gives_its_slot_back(impl):
             f"with its only slot freed the server should serve again, got {again.status_code}")
     assert model.calls < 64 + 3, (
         f"the model ran {model.calls} forwards: generation should stop when the client leaves")
+
+
+async def asgi_request(app, method, path, body=b"", hang_up=False):
+    """Drive the ASGI app directly (no socket): the messages it sent. hang_up: the client
+    sends its body, then is gone before the response's first chunk (http.disconnect)."""
+    sent, incoming = [], [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        if incoming:
+            return incoming.pop(0)
+        if hang_up:
+            return {"type": "http.disconnect"}
+        await asyncio.Event().wait()  # a client still listening: nothing more to receive
+
+    async def send(message):
+        sent.append(message)
+        await asyncio.sleep(0)  # a real socket write may wait: the loop runs other tasks
+
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "http_version": "1.1", "method": method, "scheme": "http", "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    await asyncio.wait_for(app(scope, receive, send), 20)
+    return sent
+
+
+@pytest.mark.points(1)
+def test_a_client_gone_before_the_first_chunk_gives_its_slot_back(impl):
+    surface_stub_errors(impl)
+    app = app_for(impl, WindowLM(), max_concurrency=1)
+    body = json.dumps({"prompt": "xy", "max_tokens": 4, "stream": True}).encode()
+
+    async def metrics():
+        for _ in range(3):  # let anything the response left behind run
+            await asyncio.sleep(0)
+        sent = await asgi_request(app, "GET", "/metrics")
+        return json.loads(b"".join(m.get("body", b"") for m in sent
+                                   if m["type"] == "http.response.body"))
+
+    async def scenario():
+        await asgi_request(app, "POST", "/generate", body, hang_up=True)
+        gone = await metrics()
+        try:
+            sent = await asgi_request(app, "POST", "/generate", body)
+        except RuntimeError as exc:
+            pytest.fail(f"a stream read to the end raised {exc!r} once its response was over: "
+                        f"the slot was given back twice; only the first release may count")
+        return gone, b"".join(m.get("body", b"") for m in sent).decode(), await metrics()
+
+    m, text, after = asyncio.run(scenario())
+    assert m["in_use"] == 0, (
+        f"a streaming client hung up before its first token and the slot stayed taken "
+        f"(/metrics {m}): an async generator that is never iterated never runs its finally, "
+        f"so the stream's own release is not enough; give the slot back when the response "
+        f"ends too (StreamingResponse's background task), and only once")
+    assert m["disconnected"] == 1 and m["completed"] == 0 and m["tokens_generated"] == 0, (
+        f"/metrics {m}: a stream whose client left before any token counts once as "
+        f"disconnected, not completed, with no tokens generated")
+    assert [e for e, _ in events_of(text)] == ["token"] * 4 + ["done"], (
+        f"with the slot back, a client that stays should get its 4 tokens and done: {text!r}")
+    assert after["in_use"] == 0 and after["completed"] == 1 and after["disconnected"] == 1, (
+        f"/metrics {after} after one stream cut short and one read to the end: each request "
+        f"gives its slot back once and is counted once (completed 1, disconnected 1)")
 
 
 @pytest.mark.points(2)

@@ -43,6 +43,21 @@ def test_public_callables_of_s00():
     assert "Split" not in names, "a NamedTuple defines no methods of its own"
 
 
+def test_async_functions_and_methods_are_callables_too():
+    source = (
+        "async def stream(x):\n    yield x\n"
+        "def plain(x):\n    return x\n"
+        "async def _private():\n    pass\n"
+        "class Server:\n"
+        "    def __init__(self):\n        pass\n"
+        "    async def serve(self, n=1):\n        return n\n"
+        "    async def _loop(self):\n        pass\n")
+    names = cc.callables_in(source, {"stream", "plain", "Server"})
+    assert names == ["stream", "plain", "Server.__init__", "Server.serve"], names
+    assert "sse_stream" in cc.public_callables(find_step("s46")), (
+        "s46's async generator sse_stream is part of its API, so it needs a coverage row")
+
+
 def test_exception_classes_are_left_out():
     assert not any(n.startswith("DivergenceError") for n in
                    cc.public_callables(find_step("s01")))
