@@ -6,6 +6,8 @@ This file only parses the command line and hands each command to its module in t
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import sys
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from tools.course import load_steps
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints where a stuck check.py is
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     out = Out()
     try:
         return dispatch(parse_args(argv), out)

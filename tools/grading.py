@@ -42,6 +42,7 @@ Environment overrides (the project's own tests use short limits):
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -304,7 +305,8 @@ def run_step(step: Step, impl: str = "exercises", *, files: list[Path] | None = 
                     run.timed_out = _wait(proc, channel, start + budget, run, on_result)
                 except BaseException:  # Ctrl-C in the parent: leave no grading process behind
                     _kill_group(proc)
-                    proc.wait()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=10)  # a warm server that never answers: go anyway
                     raise
                 finally:
                     kill_session(proc.pid)  # nothing the step started outlives it

@@ -615,7 +615,13 @@ class Watch:
         self.proc.stdin.flush()
 
     def exit_code(self, timeout: float = 30) -> int:
-        code = self.proc.wait(timeout=timeout)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # say where it is stuck (check.py dumps its stacks)
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            raise AssertionError(f"check.py watch did not exit within {timeout} s; its output "
+                                 f"and stacks:\n{self.output}") from None
         self.reader.join(timeout=5)
         return code
 
