@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import signal
 import sys
 import threading
 import time
@@ -71,8 +72,17 @@ def wait_for_change(path: Path, since: tuple[int, int] | None, keys: Keyboard) -
             return "changed"
 
 
+def _ctrl_c_stops() -> None:
+    """Make Ctrl-C raise KeyboardInterrupt whatever this process inherited: a parent that
+    started it with SIGINT ignored or blocked (a background job, a test runner's worker)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def cmd_watch(g: Grader) -> int:
     out = g.out
+    _ctrl_c_stops()
     keys = Keyboard()
     try:
         idx = g.current_index()

@@ -585,11 +585,11 @@ class Watch:
     then killed, so a failing test never leaves it behind.
     """
 
-    def __init__(self, course: Path, env: dict[str, str] = FAST):
+    def __init__(self, course: Path, env: dict[str, str] = FAST, preexec_fn=None):
         self.proc = subprocess.Popen(
             [sys.executable, *CHECK, "watch"], cwd=course, env=child_env(env),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            encoding="utf-8", errors="replace")
+            encoding="utf-8", errors="replace", preexec_fn=preexec_fn)
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -688,6 +688,24 @@ def test_watch_keeps_polling_without_stdin_and_stops_cleanly_on_ctrl_c(solved):
     assert code == 0, watch.output
     assert watch.output.rstrip().endswith("Stopped watching.")
     assert TRACEBACK not in watch.output
+
+
+def _sigint_ignored_and_blocked() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_watch_stops_on_ctrl_c_even_if_started_with_sigint_ignored_and_blocked(solved):
+    # A background job (or a test runner's worker) starts check.py with SIGINT ignored, its
+    # mask inherited: "Quit with Ctrl-C" must still be true (it hung here once, in CI).
+    with Watch(solved, preexec_fn=_sigint_ignored_and_blocked) as watch:
+        watch.wait_for(WAITING)
+        watch.proc.send_signal(signal.SIGINT)
+        code = watch.exit_code()
+    assert code == 0, watch.output
+    assert watch.output.rstrip().endswith("Stopped watching.")
 
 
 # --- 9: what the learner reads around a verdict ---------------------------------------------------
