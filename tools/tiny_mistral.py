@@ -1,9 +1,9 @@
 """A tiny Mistral-architecture model, built offline, in the folder layout mlx-lm loads.
 
-    from tools.tiny_mistral import build_tiny_mistral, mlx_lm_cli
+    from tools.tiny_mistral import build_tiny_mistral
     folder = build_tiny_mistral(tmp / "tiny", seed=0)     # config.json, model.safetensors,
                                                           # tokenizer.json, tokenizer_config.json
-    mlx_lm_cli("lora", "--model", folder, "--train", ...)   # python -m mlx_lm lora ...
+    python -m mlx_lm lora --model FOLDER --train ...        # the real CLI works on it too
     python -m tools.tiny_mistral pipeline OUT [--iters N]   # all of it in one process
 
 `pipeline` builds the model in OUT/model (unless it is there already), writes instruction
@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 import types
@@ -81,15 +79,6 @@ def build_tiny_mistral(folder: Path | str, seed: int = 0, **overrides) -> Path:
                         metadata={"format": "mlx"})
     (folder / "config.json").write_text(json.dumps(config, indent=1))
     return folder
-
-
-def mlx_lm_cli(command: str, *args: object, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run `python -m mlx_lm <command> <args>` (what the `mlx_lm.<command>` script does) on the
-    CPU, offline; returns the finished process (check .returncode, .stdout, .stderr)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false", "MLX_DEVICE": "cpu"}
-    return subprocess.run([sys.executable, "-m", "mlx_lm", command, *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 TASKS = ("first_letter", "uppercase")
